@@ -1,0 +1,32 @@
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import { SwaggerModule } from '@nestjs/swagger';
+import { Logger } from 'nestjs-pino';
+import type { HeraldConfig } from '@herald/config';
+import { ApiModule } from './api.module';
+import { buildOpenApiDocument } from './openapi';
+
+/** JPush's batch endpoints carry up to 1000 pushes in one body. */
+const BODY_LIMIT = '10mb';
+
+/** Builds the api application without listening, so tests and the all-in-one entry share it. */
+export async function createApiApp(config: HeraldConfig): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
+    bufferLogs: true,
+    bodyParser: false,
+  });
+  app.useLogger(app.get(Logger));
+  app.disable('x-powered-by');
+  app.set('trust proxy', false);
+  app.useBodyParser('json', { limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] });
+  app.useBodyParser('urlencoded', { limit: BODY_LIMIT, extended: false });
+  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
+  return app;
+}
+
+export async function startApi(config: HeraldConfig): Promise<INestApplication> {
+  const app = await createApiApp(config);
+  await app.listen(config.api.port, config.api.host);
+  return app;
+}

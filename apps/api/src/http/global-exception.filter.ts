@@ -1,0 +1,107 @@
+import { randomUUID } from 'node:crypto';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { ERROR_CODES, type ErrorCode, HeraldError } from '@herald/common';
+
+interface ErrorShape {
+  status: number;
+  code: ErrorCode;
+  jpushCode: number;
+  message: string;
+  headers: Record<string, string>;
+  details?: Record<string, unknown>;
+}
+
+const STATUS_TO_CODE: Record<number, ErrorCode> = {
+  400: 'invalid_parameter',
+  401: 'unauthorized',
+  403: 'forbidden',
+  404: 'not_found',
+  405: 'method_not_allowed',
+  409: 'conflict',
+  413: 'body_too_large',
+  415: 'unsupported_media_type',
+  429: 'rate_limited',
+  503: 'unavailable',
+};
+
+/** body-parser's errors carry `type` and `status`; they are the caller's fault, never a 500. */
+function bodyParserError(err: unknown): ErrorShape | undefined {
+  if (typeof err !== 'object' || err === null || !('type' in err)) return undefined;
+  const e = err as { type: string; status?: number; limit?: number };
+  const byType: Record<string, [ErrorCode, string]> = {
+    'entity.parse.failed': ['invalid_parameter', 'request body is not valid JSON'],
+    'entity.too.large': ['body_too_large', `request body is larger than ${e.limit ?? 'the limit'} bytes`],
+    'encoding.unsupported': ['unsupported_media_type', 'unsupported content encoding'],
+    'charset.unsupported': ['unsupported_media_type', 'unsupported charset'],
+    'request.aborted': ['invalid_parameter', 'request aborted'],
+  };
+  const hit = byType[e.type];
+  if (!hit) return undefined;
+  const [code, message] = hit;
+  return { status: ERROR_CODES[code].status, code, jpushCode: ERROR_CODES[code].jpush, message, headers: {} };
+}
+
+function httpExceptionMessage(ex: HttpException): string {
+  const body = ex.getResponse();
+  if (typeof body === 'string') return body;
+  const m = (body as { message?: unknown }).message;
+  if (Array.isArray(m)) return m.join('; ');
+  return typeof m === 'string' ? m : ex.message;
+}
+
+/**
+ * The one place errors become HTTP responses. `/v3` speaks JPush (`{"error": {"code", "message"}}`);
+ * every other surface answers `{code, message, error_id?}`. Anything unexpected is a 500 with an
+ * error id that is also in the log line — and is a bug to fix, because a client can never cause one.
+ */
+@Catch()
+export class GlobalExceptionFilter implements ExceptionFilter {
+  private readonly logger = new Logger('http');
+
+  catch(exception: unknown, host: ArgumentsHost): void {
+    const ctx = host.switchToHttp();
+    const req = ctx.getRequest<Request>();
+    const res = ctx.getResponse<Response>();
+    const shape = this.classify(exception);
+    let errorId: string | undefined;
+    if (shape.status >= 500) {
+      errorId = randomUUID();
+      this.logger.error({ err: exception, errorId, path: req.path }, 'request failed');
+    }
+    if (res.headersSent) return;
+    for (const [k, v] of Object.entries(shape.headers)) res.setHeader(k, v);
+    const isJPush = req.path === '/v3' || req.path.startsWith('/v3/');
+    const body = isJPush
+      ? { error: { code: shape.jpushCode, message: shape.message } }
+      : {
+          code: shape.code,
+          message: shape.message,
+          ...(shape.details ? { details: shape.details } : {}),
+          ...(errorId ? { error_id: errorId } : {}),
+        };
+    res.status(shape.status).json(body);
+  }
+
+  private classify(exception: unknown): ErrorShape {
+    if (exception instanceof HeraldError) {
+      return {
+        status: exception.status,
+        code: exception.code,
+        jpushCode: exception.jpushCode,
+        message: exception.message,
+        headers: exception.headers,
+        details: exception.details,
+      };
+    }
+    const parsed = bodyParserError(exception);
+    if (parsed) return parsed;
+    if (exception instanceof HttpException) {
+      const status = exception.getStatus();
+      const code = STATUS_TO_CODE[status] ?? (status >= 500 ? 'internal' : 'invalid_parameter');
+      const message = status === 404 ? 'no such resource' : httpExceptionMessage(exception);
+      return { status, code, jpushCode: ERROR_CODES[code].jpush, message, headers: {} };
+    }
+    return { status: 500, code: 'internal', jpushCode: 1000, message: 'internal error', headers: {} };
+  }
+}

@@ -1,0 +1,15 @@
+import type { INestApplication } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { Logger } from 'nestjs-pino';
+import type { HeraldConfig } from '@herald/config';
+import { GatewayModule } from './gateway.module';
+
+export async function startGateway(config: HeraldConfig): Promise<INestApplication> {
+  const app = await NestFactory.create(GatewayModule.forRoot(config), {
+    bufferLogs: true,
+    bodyParser: false,
+  });
+  app.useLogger(app.get(Logger));
+  await app.listen(config.gateway.port, config.gateway.host);
+  return app;
+}

@@ -1,0 +1,85 @@
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnApplicationShutdown,
+} from '@nestjs/common';
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { ZodError } from 'zod';
+import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
+import {
+  bullPrefix,
+  createRedis,
+  isJobName,
+  JOBS,
+  QUEUE_NAMES,
+  RECURRING_JOBS,
+  type JobName,
+} from '@herald/queue';
+import { QueueService } from '@herald/platform';
+import { JOB_HANDLERS, type JobHandler } from './job-handler';
+import { buildJobRegistry } from './job-registry';
+
+/** Runs one BullMQ worker per queue and dispatches each job to its registered handler. */
+@Injectable()
+export class WorkerHostService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private readonly logger = new Logger('worker');
+  private readonly registry: Map<JobName, JobHandler>;
+  private readonly workers: Worker[] = [];
+  private connection?: Redis;
+
+  constructor(
+    @Inject(HERALD_CONFIG) private readonly config: HeraldConfig,
+    @Inject(JOB_HANDLERS) handlers: JobHandler[],
+    private readonly queues: QueueService,
+  ) {
+    this.registry = buildJobRegistry(handlers);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.connection = createRedis(this.config.redis.url, 'worker', 'herald-worker');
+    for (const queue of QUEUE_NAMES) {
+      const worker = new Worker(queue, (job) => this.dispatch(job), {
+        connection: this.connection,
+        prefix: bullPrefix(this.config.redis.queuePrefix),
+        concurrency: this.config.worker.concurrency,
+        autorun: true,
+      });
+      worker.on('failed', (job, err) =>
+        this.logger.warn({ queue, job: job?.name, jobId: job?.id, err: err.message }, 'job failed'),
+      );
+      worker.on('error', (err) => this.logger.error({ queue, err: err.message }, 'worker error'));
+      this.workers.push(worker);
+    }
+    for (const r of RECURRING_JOBS) {
+      await this.queues
+        .queue(JOBS[r.name].queue)
+        .upsertJobScheduler(r.id, { every: r.everyMs }, { name: r.name, data: r.data });
+    }
+    this.logger.log({ queues: QUEUE_NAMES, concurrency: this.config.worker.concurrency }, 'workers running');
+  }
+
+  private async dispatch(job: Job): Promise<unknown> {
+    if (!isJobName(job.name)) throw new UnrecoverableError(`unknown job ${job.name}`);
+    const handler = this.registry.get(job.name);
+    if (!handler) throw new UnrecoverableError(`no handler for ${job.name}`);
+    let payload: unknown;
+    try {
+      payload = JOBS[job.name].payload.parse(job.data);
+    } catch (err) {
+      // A malformed payload will never become valid: retrying it only delays the failure.
+      if (err instanceof ZodError)
+        throw new UnrecoverableError(`invalid payload for ${job.name}: ${err.message}`);
+      throw err;
+    }
+    return handler.handle(payload as never, job);
+  }
+
+  /** Stops taking jobs and waits for the active ones to finish, so none is lost or half done. */
+  async onApplicationShutdown(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.close()));
+    if (this.connection) await this.connection.quit().catch(() => this.connection?.disconnect());
+  }
+}

@@ -1,0 +1,8 @@
+export {
+  ERROR_CODES,
+  HeraldError,
+  isHeraldError,
+  type ErrorCode,
+  type HeraldErrorOptions,
+} from './herald.error';
+export { createLogger, loggerOptions, REDACT_PATHS, tokenSuffix } from './logger';

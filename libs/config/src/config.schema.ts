@@ -1,0 +1,91 @@
+import { z } from 'zod';
+
+const wholeNumber = z.coerce
+  .number({ error: 'must be a whole number' })
+  .int({ error: 'must be a whole number' });
+const port = wholeNumber
+  .min(1, { error: 'must be a port (1-65535)' })
+  .max(65535, { error: 'must be a port (1-65535)' });
+const positiveInt = wholeNumber.positive({ error: 'must be a positive whole number' });
+const optionalUrl = z
+  .string()
+  .trim()
+  .transform((v) => (v === '' ? undefined : v))
+  .pipe(z.url().optional())
+  .optional();
+
+const base64Key = z
+  .string({ error: 'is required (base64 of 32 random bytes; `npm run up` generates a development key)' })
+  .trim()
+  .refine((v) => /^[A-Za-z0-9+/_-]+={0,2}$/.test(v) && Buffer.from(v, 'base64').length === 32, {
+    error: 'must be base64 of exactly 32 bytes',
+  });
+
+const keyId = z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, { error: 'must be 1-32 characters [A-Za-z0-9_-]' });
+
+/** `id:base64,id:base64` — retired master keys still needed to decrypt and verify older data. */
+const previousKeys = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    if (v === '') return [];
+    const keys: { id: string; key: string }[] = [];
+    for (const part of v.split(',')) {
+      const [id, key, ...rest] = part.trim().split(':');
+      if (
+        !id ||
+        !key ||
+        rest.length > 0 ||
+        !keyId.safeParse(id).success ||
+        !base64Key.safeParse(key).success
+      ) {
+        ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of id:base64-32-byte-key' });
+        return z.NEVER;
+      }
+      keys.push({ id, key });
+    }
+    return keys;
+  });
+
+const postgresUrl = z
+  .string()
+  .trim()
+  .refine((v) => /^postgres(ql)?:\/\/.+/.test(v) && URL.canParse(v), { error: 'must be a postgres:// URL' });
+const redisUrl = z
+  .string()
+  .trim()
+  .refine((v) => /^rediss?:\/\/.+/.test(v) && URL.canParse(v), {
+    error: 'must be a redis:// or rediss:// URL',
+  });
+
+/**
+ * The environment contract. Every key here is documented in the README's configuration table;
+ * `api.md` §4 names the ones scripts and tests rely on.
+ */
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/herald'),
+  HERALD_DB_POOL_SIZE: positiveInt.max(200).default(10),
+  REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
+  HERALD_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9_-]{1,32}$/, { error: 'must be 1-32 characters [a-z0-9_-]' })
+    .default('herald'),
+  HERALD_BIND_HOST: z.string().trim().min(1).default('0.0.0.0'),
+  HERALD_API_PORT: port.default(3000),
+  HERALD_GATEWAY_PORT: port.default(3001),
+  HERALD_PUBLIC_URL: optionalUrl,
+  HERALD_GATEWAY_PUBLIC_URL: optionalUrl,
+  HERALD_MASTER_KEY: base64Key,
+  HERALD_MASTER_KEY_ID: keyId.default('k1'),
+  HERALD_PREVIOUS_MASTER_KEYS: previousKeys.default([]),
+  HERALD_APNS_ENDPOINT: optionalUrl,
+  HERALD_FCM_ENDPOINT: optionalUrl,
+  HERALD_SDK_REGISTER_PER_MINUTE: positiveInt.default(120),
+  HERALD_WORKER_CONCURRENCY: positiveInt.max(1000).default(50),
+  HERALD_SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+  HERALD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  NODE_EXTRA_CA_CERTS: z.string().optional(),
+});
+
+export type HeraldEnv = z.infer<typeof envSchema>;

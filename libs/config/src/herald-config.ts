@@ -1,0 +1,109 @@
+import { z } from 'zod';
+import { envSchema } from './config.schema';
+
+export interface MasterKey {
+  id: string;
+  key: Buffer;
+}
+
+export interface HeraldConfig {
+  env: 'development' | 'test' | 'production';
+  database: { url: string; poolSize: number };
+  redis: { url: string; queuePrefix: string };
+  api: { host: string; port: number; publicUrl: string };
+  gateway: { host: string; port: number; publicUrl: string };
+  crypto: { current: MasterKey; previous: MasterKey[] };
+  providers: { apnsEndpoint?: string; fcmEndpoint?: string; extraCaCerts?: string };
+  sdk: { registerPerMinute: number };
+  worker: { concurrency: number };
+  shutdownTimeoutMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+export class ConfigError extends Error {
+  constructor(readonly issues: { key: string; message: string }[]) {
+    super(`Invalid configuration: ${issues.map((i) => `${i.key} ${i.message}`).join('; ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+/** Blank values count as unset, so `FOO=` in a shell or a compose file falls back to the default. */
+function withoutBlanks(env: Env): Env {
+  const out: Env = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v.trim() !== '') out[k] = v;
+  return out;
+}
+
+export function loadConfig(env: Env): HeraldConfig {
+  const parsed = envSchema.safeParse(withoutBlanks(env));
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue: z.core.$ZodIssue) => ({
+        key: issue.path.map(String).join('.') || '(environment)',
+        message: issue.message,
+      })),
+    );
+  }
+  const e = parsed.data;
+  return {
+    env: e.NODE_ENV,
+    database: { url: e.DATABASE_URL, poolSize: e.HERALD_DB_POOL_SIZE },
+    redis: { url: e.REDIS_URL, queuePrefix: e.HERALD_QUEUE_PREFIX },
+    api: {
+      host: e.HERALD_BIND_HOST,
+      port: e.HERALD_API_PORT,
+      publicUrl: (e.HERALD_PUBLIC_URL ?? `http://127.0.0.1:${e.HERALD_API_PORT}`).replace(/\/$/, ''),
+    },
+    gateway: {
+      host: e.HERALD_BIND_HOST,
+      port: e.HERALD_GATEWAY_PORT,
+      publicUrl: e.HERALD_GATEWAY_PUBLIC_URL ?? `ws://127.0.0.1:${e.HERALD_GATEWAY_PORT}/v1/connect`,
+    },
+    crypto: {
+      current: { id: e.HERALD_MASTER_KEY_ID, key: Buffer.from(e.HERALD_MASTER_KEY, 'base64') },
+      previous: e.HERALD_PREVIOUS_MASTER_KEYS.map((k) => ({ id: k.id, key: Buffer.from(k.key, 'base64') })),
+    },
+    providers: {
+      apnsEndpoint: e.HERALD_APNS_ENDPOINT,
+      fcmEndpoint: e.HERALD_FCM_ENDPOINT,
+      extraCaCerts: e.NODE_EXTRA_CA_CERTS,
+    },
+    sdk: { registerPerMinute: e.HERALD_SDK_REGISTER_PER_MINUTE },
+    worker: { concurrency: e.HERALD_WORKER_CONCURRENCY },
+    shutdownTimeoutMs: e.HERALD_SHUTDOWN_TIMEOUT_MS,
+    logLevel: e.HERALD_LOG_LEVEL,
+  };
+}
+
+function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '***';
+  }
+}
+
+/** A copy safe to log: no key material, no passwords in URLs. */
+export function redactConfig(config: HeraldConfig): Record<string, unknown> {
+  return {
+    ...config,
+    database: { ...config.database, url: redactUrl(config.database.url) },
+    redis: { ...config.redis, url: redactUrl(config.redis.url) },
+    crypto: {
+      current: { id: config.crypto.current.id, key: '***' },
+      previous: config.crypto.previous.map((k) => ({ id: k.id, key: '***' })),
+    },
+  };
+}
+
+/**
+ * The one place Herald reads `process.env`. `defaults` fill keys the environment leaves unset (tests
+ * supply a throwaway master key this way); `overrides` win over the environment.
+ */
+export function configFromProcessEnv(defaults: Env = {}, overrides: Env = {}): HeraldConfig {
+  return loadConfig({ ...defaults, ...withoutBlanks(process.env), ...overrides });
+}

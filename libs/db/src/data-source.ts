@@ -1,0 +1,64 @@
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { migrations } from '@herald/migrations';
+import { entities } from './entities';
+
+export interface DatabaseSettings {
+  url: string;
+  poolSize: number;
+  applicationName?: string;
+}
+
+export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url: settings.url,
+    entities,
+    migrations,
+    migrationsTableName: 'migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    logging: false,
+    // A stalled server must not hang boot or a request forever; the pool surfaces the error instead.
+    extra: {
+      max: settings.poolSize,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      application_name: settings.applicationName ?? 'herald',
+    },
+  };
+}
+
+export function createDataSource(settings: DatabaseSettings): DataSource {
+  return new DataSource(dataSourceOptions(settings));
+}
+
+/** Any fixed number works; it only has to be the same in every Herald process. */
+const MIGRATION_LOCK_KEY = 0x4845_5241; // "HERA"
+
+/**
+ * Applies pending migrations under a PostgreSQL advisory lock, so several processes (containers
+ * starting together) can call it safely. Returns the names of the migrations it applied.
+ */
+export async function runMigrations(settings: DatabaseSettings): Promise<string[]> {
+  const ds = createDataSource({ ...settings, poolSize: 2, applicationName: 'herald-migrate' });
+  await ds.initialize();
+  const lock = ds.createQueryRunner();
+  try {
+    await lock.connect();
+    await lock.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    try {
+      const applied = await ds.runMigrations({ transaction: 'each' });
+      return applied.map((m) => m.name);
+    } finally {
+      await lock.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+    }
+  } finally {
+    await lock.release();
+    await ds.destroy();
+  }
+}
+
+/** Migrations that exist in code but are not yet applied to the database. */
+export async function pendingMigrations(ds: DataSource): Promise<boolean> {
+  return ds.showMigrations();
+}

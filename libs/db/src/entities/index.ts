@@ -1,0 +1,40 @@
+import { AppCredentialEntity, AppEntity } from './app.entity';
+import { DeviceEntity } from './device.entity';
+import {
+  DeliveryEntity,
+  MessageCounterEntity,
+  MessageEntity,
+  MessageFailureEntity,
+  MessageShardEntity,
+} from './message.entity';
+import { AuditLogEntity, FeedbackEventEntity, IdempotencyRecordEntity } from './record.entity';
+import { ScheduleEntity, ScheduleFireEntity, SegmentEntity } from './schedule.entity';
+import { AuthTokenEntity, MembershipEntity, TenantEntity, UserEntity } from './tenant.entity';
+
+export * from './app.entity';
+export * from './device.entity';
+export * from './message.entity';
+export * from './record.entity';
+export * from './schedule.entity';
+export * from './tenant.entity';
+
+export const entities = [
+  TenantEntity,
+  UserEntity,
+  MembershipEntity,
+  AuthTokenEntity,
+  AppEntity,
+  AppCredentialEntity,
+  DeviceEntity,
+  MessageEntity,
+  MessageShardEntity,
+  MessageCounterEntity,
+  MessageFailureEntity,
+  DeliveryEntity,
+  SegmentEntity,
+  ScheduleEntity,
+  ScheduleFireEntity,
+  FeedbackEventEntity,
+  IdempotencyRecordEntity,
+  AuditLogEntity,
+];

@@ -1,0 +1,116 @@
+import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import { DEVICE_CHANNELS, type DeviceChannel } from './device.entity';
+
+export type FeedbackAction = 'invalidated' | 'quarantined' | 'restored' | 'ignored';
+
+@Entity({ name: 'feedback_events' })
+@Index('feedback_events_app_idx', ['appId', 'createdAt', 'id'])
+export class FeedbackEventEntity {
+  @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
+  id!: string;
+
+  @Column({ name: 'app_id', type: 'uuid' })
+  appId!: string;
+
+  @Column({ name: 'device_id', type: 'bigint', nullable: true })
+  deviceId!: string | null;
+
+  @Column({ name: 'registration_id', type: 'text' })
+  registrationId!: string;
+
+  @Column({ type: 'enum', enum: DEVICE_CHANNELS, enumName: 'device_channel' })
+  channel!: DeviceChannel;
+
+  @Column({ name: 'token_hash', type: 'text', nullable: true })
+  tokenHash!: string | null;
+
+  @Column({ name: 'token_suffix', type: 'text', nullable: true })
+  tokenSuffix!: string | null;
+
+  @Column({ type: 'text' })
+  reason!: string;
+
+  @Column({ type: 'text' })
+  action!: FeedbackAction;
+
+  @Column({ name: 'provider_timestamp', type: 'timestamptz', nullable: true })
+  providerTimestamp!: Date | null;
+
+  @Column({ name: 'message_id', type: 'bigint', nullable: true })
+  messageId!: string | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
+  createdAt!: Date;
+}
+
+export type IdempotencyKind = 'cid' | 'key';
+
+@Entity({ name: 'idempotency_records' })
+@Index('idempotency_records_expiry_idx', ['expiresAt'])
+export class IdempotencyRecordEntity {
+  @PrimaryColumn({ name: 'app_id', type: 'uuid' })
+  appId!: string;
+
+  @PrimaryColumn({ type: 'text' })
+  kind!: IdempotencyKind;
+
+  @PrimaryColumn({ type: 'text' })
+  key!: string;
+
+  @Column({ name: 'request_hash', type: 'text', nullable: true })
+  requestHash!: string | null;
+
+  @Column({ name: 'status_code', type: 'integer', nullable: true })
+  statusCode!: number | null;
+
+  @Column({ type: 'jsonb', nullable: true })
+  response!: Record<string, unknown> | null;
+
+  @Column({ name: 'message_id', type: 'bigint', nullable: true })
+  messageId!: string | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
+  createdAt!: Date;
+
+  @Column({ name: 'expires_at', type: 'timestamptz' })
+  expiresAt!: Date;
+}
+
+export type AuditActorType = 'user' | 'api_token' | 'app' | 'device' | 'system';
+
+@Entity({ name: 'audit_log' })
+@Index('audit_log_tenant_idx', { synchronize: false })
+export class AuditLogEntity {
+  @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
+  id!: string;
+
+  @Column({ name: 'tenant_id', type: 'uuid', nullable: true })
+  tenantId!: string | null;
+
+  @Column({ name: 'app_id', type: 'uuid', nullable: true })
+  appId!: string | null;
+
+  @Column({ name: 'actor_type', type: 'text' })
+  actorType!: AuditActorType;
+
+  @Column({ name: 'actor_id', type: 'text', nullable: true })
+  actorId!: string | null;
+
+  @Column({ type: 'text' })
+  action!: string;
+
+  @Column({ name: 'target_type', type: 'text', nullable: true })
+  targetType!: string | null;
+
+  @Column({ name: 'target_id', type: 'text', nullable: true })
+  targetId!: string | null;
+
+  @Column({ name: 'source_ip', type: 'inet', nullable: true })
+  sourceIp!: string | null;
+
+  @Column({ type: 'jsonb', default: () => "'{}'" })
+  details!: Record<string, unknown>;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
+  createdAt!: Date;
+}

@@ -1,0 +1,6 @@
+export { HealthController, HealthModule } from './health.controller';
+export { readiness, type CheckResult } from './health';
+export { LoggingModule } from './logging.module';
+export { QueueModule, QueueService, REDIS } from './queue.module';
+export { runProcess } from './run-process';
+export { installShutdown, type Closable } from './shutdown';

@@ -1,0 +1,12 @@
+export {
+  isJobName,
+  JOB_NAMES,
+  JOBS,
+  parseJobPayload,
+  RECURRING_JOBS,
+  type JobInput,
+  type JobName,
+  type JobPayload,
+} from './job-contracts';
+export { bullPrefix, QUEUE_NAMES, type QueueName } from './queue.names';
+export { createRedis, type RedisRole } from './redis.factory';

@@ -1,0 +1,4 @@
+import { InitialSchema1763770000000 } from './1763770000000-initial-schema';
+
+/** Every migration, in order. Listed explicitly so bundled builds and tests run the same set. */
+export const migrations = [InitialSchema1763770000000];
