@@ -1,0 +1,47 @@
+import { PasswordHasher, SecretHasher } from '@herald/crypto';
+import { AppEntity, MembershipEntity, TenantEntity, UserEntity } from '@herald/db';
+import { createTestContext, type TestContext } from '@herald/testing';
+import { DEMO_EMAIL, deriveDemoSecret, seedDemo } from './demo.seed';
+
+describe('demo seed', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await createTestContext();
+  });
+  afterAll(() => ctx.close());
+
+  async function counts() {
+    return Promise.all(
+      [TenantEntity, UserEntity, MembershipEntity, AppEntity].map((e) => ctx.db.getRepository(e).count()),
+    );
+  }
+
+  it('creates a working tenant, owner and app once, and changes nothing on later runs', async () => {
+    const first = await seedDemo(ctx.db, ctx.config);
+    expect(first.created).toBe(true);
+    expect(first.appKey).toMatch(/^[a-zA-Z0-9]{24}$/);
+    expect(first.masterSecret).toMatch(/^[a-zA-Z0-9]{24}$/);
+    expect(await counts()).toEqual([1, 1, 1, 1]);
+    const app = await ctx.db.getRepository(AppEntity).findOneByOrFail({ appKey: first.appKey });
+    const updatedAt = app.updatedAt.getTime();
+    expect(new SecretHasher(ctx.config.crypto).verify(first.masterSecret, app.masterSecretHash)).toBe(true);
+    const user = await ctx.db.getRepository(UserEntity).findOneByOrFail({ email: DEMO_EMAIL });
+    expect(await new PasswordHasher().verify(first.password, user.passwordHash)).toBe(true);
+    const membership = await ctx.db.getRepository(MembershipEntity).findOneByOrFail({ userId: user.id });
+    expect(membership).toMatchObject({ tenantId: first.tenantId, role: 'owner' });
+
+    const again = await seedDemo(ctx.db, ctx.config);
+    expect(again).toEqual({ ...first, created: false });
+    expect(await counts()).toEqual([1, 1, 1, 1]);
+    const after = await ctx.db.getRepository(AppEntity).findOneByOrFail({ appKey: first.appKey });
+    expect(after.updatedAt.getTime()).toBe(updatedAt);
+  });
+
+  it('derives different demo secrets for different installations', () => {
+    const a = deriveDemoSecret(Buffer.alloc(32, 1), 'app-key');
+    const b = deriveDemoSecret(Buffer.alloc(32, 2), 'app-key');
+    expect(a).not.toBe(b);
+    expect(deriveDemoSecret(Buffer.alloc(32, 1), 'app-key')).toBe(a);
+    expect(deriveDemoSecret(Buffer.alloc(32, 1), 'master-secret')).not.toBe(a);
+  });
+});
