@@ -82,7 +82,7 @@ describe('the all-in-one process', () => {
       const ready = async (port: number) => {
         for (let i = 0; i < 150; i++) {
           const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-          if (res?.status === 200) return (await res.json());
+          if (res?.status === 200) return await res.json();
           await new Promise((r) => setTimeout(r, 100));
         }
         throw new Error(`port ${port} never became ready:\n${output}`);
