@@ -51,7 +51,3 @@ export class HeraldError extends Error {
     this.details = options.details;
   }
 }
-
-export function isHeraldError(err: unknown): err is HeraldError {
-  return err instanceof HeraldError;
-}

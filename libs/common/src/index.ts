@@ -1,8 +1,2 @@
-export {
-  ERROR_CODES,
-  HeraldError,
-  isHeraldError,
-  type ErrorCode,
-  type HeraldErrorOptions,
-} from './herald.error';
+export { ERROR_CODES, HeraldError, type ErrorCode, type HeraldErrorOptions } from './herald.error';
 export { createLogger, loggerOptions, REDACT_PATHS, tokenSuffix } from './logger';

@@ -57,8 +57,3 @@ export async function runMigrations(settings: DatabaseSettings): Promise<string[
     await ds.destroy();
   }
 }
-
-/** Migrations that exist in code but are not yet applied to the database. */
-export async function pendingMigrations(ds: DataSource): Promise<boolean> {
-  return ds.showMigrations();
-}
