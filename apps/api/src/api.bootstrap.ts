@@ -4,6 +4,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { HeraldConfig } from '@herald/config';
+import { requestIdMiddleware } from '@herald/platform';
 import { ApiModule } from './api.module';
 import { buildOpenApiDocument } from './openapi';
 
@@ -11,22 +12,23 @@ import { buildOpenApiDocument } from './openapi';
 const BODY_LIMIT = '10mb';
 
 /** Builds the api application without listening, so tests and the all-in-one entry share it. */
-export async function createApiApp(config: HeraldConfig): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config), {
+export async function createApiApp(config: HeraldConfig, logName = 'api'): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, logName), {
     bufferLogs: true,
     bodyParser: false,
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   app.set('trust proxy', false);
+  app.use(requestIdMiddleware);
   app.useBodyParser('json', { limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] });
   app.useBodyParser('urlencoded', { limit: BODY_LIMIT, extended: false });
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }
 
-export async function startApi(config: HeraldConfig): Promise<INestApplication> {
-  const app = await createApiApp(config);
+export async function startApi(config: HeraldConfig, logName = 'api'): Promise<INestApplication> {
+  const app = await createApiApp(config, logName);
   await app.listen(config.api.port, config.api.host);
   return app;
 }

@@ -43,10 +43,12 @@ describe('api (real PostgreSQL and Redis)', () => {
     const res = await request(app.getHttpServer())
       .post('/v3/push')
       .set('Content-Type', 'application/json')
+      .set('X-Request-Id', 'bad-json-1')
       .send('{"platform": ')
       .expect(400)
       .expect('Content-Type', /json/);
     expect(res.body).toEqual({ error: { code: 1003, message: expect.any(String) } });
+    expect(res.headers['x-request-id']).toBe('bad-json-1');
   });
 
   it('answers malformed JSON elsewhere with {code, message}', async () => {

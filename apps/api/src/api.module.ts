@@ -7,12 +7,12 @@ import { GlobalExceptionFilter } from './http/global-exception.filter';
 
 @Module({})
 export class ApiModule {
-  static forRoot(config: HeraldConfig): DynamicModule {
+  static forRoot(config: HeraldConfig, logName = 'api'): DynamicModule {
     return {
       module: ApiModule,
       imports: [
         HeraldConfigModule.forRoot(config),
-        LoggingModule.forRoot(config, 'api'),
+        LoggingModule.forRoot(config, logName),
         DbModule,
         QueueModule,
         HealthModule,

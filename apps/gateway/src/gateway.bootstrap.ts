@@ -4,8 +4,8 @@ import { Logger } from 'nestjs-pino';
 import type { HeraldConfig } from '@herald/config';
 import { GatewayModule } from './gateway.module';
 
-export async function startGateway(config: HeraldConfig): Promise<INestApplication> {
-  const app = await NestFactory.create(GatewayModule.forRoot(config), {
+export async function startGateway(config: HeraldConfig, logName = 'gateway'): Promise<INestApplication> {
+  const app = await NestFactory.create(GatewayModule.forRoot(config, logName), {
     bufferLogs: true,
     bodyParser: false,
   });

@@ -9,12 +9,12 @@ import { HealthModule, LoggingModule, QueueModule } from '@herald/platform';
  */
 @Module({})
 export class GatewayModule {
-  static forRoot(config: HeraldConfig): DynamicModule {
+  static forRoot(config: HeraldConfig, logName = 'gateway'): DynamicModule {
     return {
       module: GatewayModule,
       imports: [
         HeraldConfigModule.forRoot(config),
-        LoggingModule.forRoot(config, 'gateway'),
+        LoggingModule.forRoot(config, logName),
         DbModule,
         QueueModule,
         HealthModule,

@@ -12,9 +12,10 @@ import { seedDemo } from './demo.seed';
  * worker and gateway in this one process; `migrate` and `seed` are the set-up steps of `npm run up`.
  */
 async function serve(config: HeraldConfig): Promise<Closable[]> {
-  const worker = await startWorker(config);
-  const gateway = await startGateway(config);
-  const api = await startApi(config);
+  // One process, one root logger (nestjs-pino keeps it per process): every line says `app: herald`.
+  const worker = await startWorker(config, 'herald');
+  const gateway = await startGateway(config, 'herald');
+  const api = await startApi(config, 'herald');
   process.stdout.write(
     [
       '',

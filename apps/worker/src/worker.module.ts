@@ -10,12 +10,12 @@ const HANDLERS = [PurgeIdempotencyHandler];
 
 @Module({})
 export class WorkerModule {
-  static forRoot(config: HeraldConfig): DynamicModule {
+  static forRoot(config: HeraldConfig, logName = 'worker'): DynamicModule {
     return {
       module: WorkerModule,
       imports: [
         HeraldConfigModule.forRoot(config),
-        LoggingModule.forRoot(config, 'worker'),
+        LoggingModule.forRoot(config, logName),
         DbModule,
         QueueModule,
       ],

@@ -1,16 +1,13 @@
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
 import { type DynamicModule, Module } from '@nestjs/common';
 import { LoggerModule } from 'nestjs-pino';
 import type { HeraldConfig } from '@herald/config';
 import { loggerOptions } from '@herald/common';
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+import { assignRequestId } from './request-id';
 
 /**
- * Structured JSON logs (pino) for every app. On HTTP apps each request gets a correlation id (the
- * caller's `X-Request-Id` when it is sane, else a new UUID), echoed in the response and carried in
- * every line of that request.
+ * Structured JSON logs (pino) for every app; on HTTP apps every line of a request carries its
+ * correlation id (`assignRequestId`). nestjs-pino keeps one root logger per process, so components
+ * that share a process (the all-in-one) must share one `app` name.
  */
 @Module({})
 export class LoggingModule {
@@ -21,12 +18,7 @@ export class LoggingModule {
         LoggerModule.forRoot({
           pinoHttp: {
             ...loggerOptions(config.logLevel, app),
-            genReqId: (req: IncomingMessage, res: ServerResponse) => {
-              const given = req.headers['x-request-id'];
-              const id = typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
-              res.setHeader('X-Request-Id', id);
-              return id;
-            },
+            genReqId: assignRequestId,
             customLogLevel: (_req, res, err) =>
               err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
             autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
