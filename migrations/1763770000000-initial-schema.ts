@@ -12,11 +12,6 @@ export class InitialSchema1763770000000 implements MigrationInterface {
     await q.query(`CREATE EXTENSION IF NOT EXISTS pgcrypto`);
     await q.query(`CREATE EXTENSION IF NOT EXISTS btree_gin`);
 
-    await q.query(`CREATE TYPE member_role AS ENUM ('owner', 'admin', 'developer', 'viewer')`);
-    await q.query(`CREATE TYPE device_channel AS ENUM ('apns', 'fcm', 'gateway')`);
-    await q.query(`CREATE TYPE device_status AS ENUM ('active', 'quarantined', 'invalid')`);
-    await q.query(`CREATE TYPE apns_environment AS ENUM ('sandbox', 'production')`);
-
     await q.query(`
       CREATE TABLE tenants (
         id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
@@ -42,7 +37,7 @@ export class InitialSchema1763770000000 implements MigrationInterface {
       CREATE TABLE memberships (
         tenant_id uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
         user_id uuid NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-        role member_role NOT NULL,
+        role text NOT NULL CHECK (role IN ('owner', 'admin', 'developer', 'viewer')),
         created_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (tenant_id, user_id)
       )`);
@@ -65,13 +60,16 @@ export class InitialSchema1763770000000 implements MigrationInterface {
       )`);
     await q.query(`CREATE UNIQUE INDEX auth_tokens_hash_key ON auth_tokens (token_hash)`);
     await q.query(`CREATE INDEX auth_tokens_user_idx ON auth_tokens (user_id, kind)`);
+    await q.query(
+      `CREATE INDEX auth_tokens_family_idx ON auth_tokens (family_id) WHERE family_id IS NOT NULL`,
+    );
 
     await q.query(`
       CREATE TABLE apps (
         id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
         tenant_id uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
         name text NOT NULL,
-        app_key char(24) NOT NULL CHECK (app_key ~ '^[a-zA-Z0-9]{24}$'),
+        app_key text NOT NULL CHECK (app_key ~ '^[a-zA-Z0-9]{24}$'),
         master_secret_hash text NOT NULL,
         previous_secret_hash text,
         previous_secret_expires_at timestamptz,
@@ -91,7 +89,7 @@ export class InitialSchema1763770000000 implements MigrationInterface {
         auth_type text NOT NULL CHECK (auth_type IN ('token', 'certificate', 'service_account')),
         environment text NOT NULL CHECK (environment IN ('sandbox', 'production', 'both')),
         encrypted_payload text NOT NULL,
-        key_id text,
+        apns_key_id text,
         team_id text,
         bundle_id text,
         project_id text,
@@ -112,13 +110,14 @@ export class InitialSchema1763770000000 implements MigrationInterface {
         registration_id text NOT NULL,
         device_secret_hash text NOT NULL,
         platform text NOT NULL,
-        channel device_channel NOT NULL,
+        channel text NOT NULL CHECK (channel IN ('apns', 'fcm', 'gateway')),
         token text,
-        apns_environment apns_environment,
+        apns_environment text CHECK (apns_environment IN ('sandbox', 'production')),
         alias text,
         tags text[] NOT NULL DEFAULT '{}',
-        language text,
-        country char(2),
+        -- BCP 47, lower-cased, so 'zh' matches 'zh-cn' with an index-backed prefix search.
+        language text CHECK (language = lower(language)),
+        country text CHECK (country ~ '^[A-Z]{2}$'),
         province text,
         city text,
         timezone text,
@@ -127,7 +126,7 @@ export class InitialSchema1763770000000 implements MigrationInterface {
         device_model text,
         mobile text,
         badge integer NOT NULL DEFAULT 0,
-        status device_status NOT NULL DEFAULT 'active',
+        status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'quarantined', 'invalid')),
         status_reason text,
         status_changed_at timestamptz,
         token_updated_at timestamptz,
@@ -136,7 +135,8 @@ export class InitialSchema1763770000000 implements MigrationInterface {
         created_at timestamptz NOT NULL DEFAULT now(),
         updated_at timestamptz NOT NULL DEFAULT now()
       )`);
-    await q.query(`CREATE UNIQUE INDEX devices_rid_key ON devices (app_id, registration_id)`);
+    // Globally unique: a device authenticates with `rid:secret` alone (SDK API, gateway), no app key.
+    await q.query(`CREATE UNIQUE INDEX devices_rid_key ON devices (registration_id)`);
     await q.query(
       `CREATE UNIQUE INDEX devices_token_key ON devices (app_id, channel, token) WHERE token IS NOT NULL`,
     );
@@ -145,7 +145,13 @@ export class InitialSchema1763770000000 implements MigrationInterface {
     await q.query(`CREATE INDEX devices_tags_idx ON devices USING gin (app_id, tags)`);
     // Keyset scans of an app's deliverable devices (audience shards) walk this index in id order.
     await q.query(`CREATE INDEX devices_active_scan_idx ON devices (app_id, id) WHERE status = 'active'`);
-    await q.query(`CREATE INDEX devices_language_idx ON devices (app_id, language) WHERE status = 'active'`);
+    // Platform-restricted pushes scan one channel's devices without walking the others.
+    await q.query(
+      `CREATE INDEX devices_active_channel_scan_idx ON devices (app_id, channel, id) WHERE status = 'active'`,
+    );
+    await q.query(
+      `CREATE INDEX devices_language_idx ON devices (app_id, language text_pattern_ops) WHERE status = 'active'`,
+    );
     await q.query(`CREATE INDEX devices_country_idx ON devices (app_id, country) WHERE status = 'active'`);
     await q.query(
       `CREATE INDEX devices_status_idx ON devices (status, status_changed_at) WHERE status <> 'active'`,
@@ -203,7 +209,7 @@ export class InitialSchema1763770000000 implements MigrationInterface {
     await q.query(`
       CREATE TABLE message_counters (
         message_id bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-        channel device_channel NOT NULL,
+        channel text NOT NULL CHECK (channel IN ('apns', 'fcm', 'gateway')),
         targets bigint NOT NULL DEFAULT 0,
         sent bigint NOT NULL DEFAULT 0,
         failed bigint NOT NULL DEFAULT 0,
@@ -215,7 +221,7 @@ export class InitialSchema1763770000000 implements MigrationInterface {
     await q.query(`
       CREATE TABLE message_failures (
         message_id bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
-        channel device_channel NOT NULL,
+        channel text NOT NULL CHECK (channel IN ('apns', 'fcm', 'gateway')),
         reason text NOT NULL,
         count bigint NOT NULL DEFAULT 0,
         PRIMARY KEY (message_id, channel, reason)
@@ -227,7 +233,7 @@ export class InitialSchema1763770000000 implements MigrationInterface {
         message_id bigint NOT NULL REFERENCES messages(id) ON DELETE CASCADE,
         device_id bigint NOT NULL,
         app_id uuid NOT NULL,
-        channel device_channel NOT NULL,
+        channel text NOT NULL CHECK (channel IN ('apns', 'fcm', 'gateway')),
         state text NOT NULL CHECK (state IN
           ('pending', 'sent', 'retrying', 'failed', 'invalid_token', 'delivered', 'expired', 'recalled')),
         reason text,
@@ -261,7 +267,8 @@ export class InitialSchema1763770000000 implements MigrationInterface {
         app_id uuid NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
         name text NOT NULL,
         enabled boolean NOT NULL DEFAULT true,
-        status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'paused', 'cancelled', 'finished')),
+        -- enabled is JPush's pause switch; status is the lifecycle, so paused is not stated twice.
+        status text NOT NULL DEFAULT 'active' CHECK (status IN ('active', 'cancelled', 'finished')),
         trigger jsonb NOT NULL,
         push jsonb NOT NULL,
         local_time boolean NOT NULL DEFAULT false,
@@ -296,7 +303,7 @@ export class InitialSchema1763770000000 implements MigrationInterface {
         app_id uuid NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
         device_id bigint,
         registration_id text NOT NULL,
-        channel device_channel NOT NULL,
+        channel text NOT NULL CHECK (channel IN ('apns', 'fcm', 'gateway')),
         token_hash text,
         token_suffix text,
         reason text NOT NULL,
@@ -326,7 +333,7 @@ export class InitialSchema1763770000000 implements MigrationInterface {
     await q.query(`
       CREATE TABLE audit_log (
         id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        tenant_id uuid REFERENCES tenants(id) ON DELETE CASCADE,
+        tenant_id uuid REFERENCES tenants(id) ON DELETE SET NULL,
         app_id uuid,
         actor_type text NOT NULL CHECK (actor_type IN ('user', 'api_token', 'app', 'device', 'system')),
         actor_id text,

@@ -105,17 +105,37 @@ describe('migrations', () => {
         await expect(app('abcdefghijklmnopqrstuvw!')).rejects.toThrow(/apps_app_key_check/);
         await expect(app('abcdefghijklmnopqrstuvwx')).rejects.toThrow(/apps_app_key_key/);
 
-        const device = (rid: string, token: string | null) =>
+        const otherAppId = (await app('ABCDEFGHIJKLMNOPQRSTUVWX')).rows[0].id as string;
+        const device = (
+          rid: string,
+          token: string | null,
+          app = appId,
+          extra: { language?: string; country?: string } = {},
+        ) =>
           c.query(
-            `INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel, token)
-             VALUES ($1, $2, 'h', 'ios', 'apns', $3) RETURNING id`,
-            [appId, rid, token],
+            `INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel, token, language, country)
+             VALUES ($1, $2, 'h', 'ios', 'apns', $3, $4, $5) RETURNING id`,
+            [app, rid, token, extra.language ?? null, extra.country ?? null],
           );
         await device('r1', 'tok1');
         await expect(device('r1', 'tok2')).rejects.toThrow(/devices_rid_key/);
+        // a registration id alone identifies a device (the gateway and SDK auth carry no app key)
+        await expect(device('r1', 'tok9', otherAppId)).rejects.toThrow(/devices_rid_key/);
         await expect(device('r2', 'tok1')).rejects.toThrow(/devices_token_key/);
+        await device('r2', 'tok1', otherAppId);
         await device('r3', null);
         await device('r4', null);
+        await expect(device('r5', null, appId, { language: 'zh-CN' })).rejects.toThrow(
+          /devices_language_check/,
+        );
+        await expect(device('r5', null, appId, { country: 'cn' })).rejects.toThrow(/devices_country_check/);
+        await device('r5', null, appId, { language: 'zh-hans-cn', country: 'CN' });
+        await expect(
+          c.query(
+            `INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel) VALUES ($1, 'r6', 'h', 'ios', 'mqtt')`,
+            [appId],
+          ),
+        ).rejects.toThrow(/devices_channel_check/);
 
         const msg = await c.query(
           `INSERT INTO messages (app_id, request, audience, platforms) VALUES ($1, '{}', '"all"', '{ios}') RETURNING id::text`,
@@ -128,7 +148,7 @@ describe('migrations', () => {
       }
     });
 
-    it('answers tag containment, alias and token lookups from their indexes', async () => {
+    it('answers tag, language-prefix, alias and token lookups from their indexes', async () => {
       const c = new Client({ connectionString: db.url });
       await c.connect();
       try {
@@ -143,9 +163,10 @@ describe('migrations', () => {
         ).rows.map((r: { id: string }) => r.id);
         // Enough rows, spread over two apps and many tags, for the planner to prefer the right index.
         await c.query(
-          `INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel, token, alias, tags)
+          `INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel, token, alias, tags, language)
            SELECT (ARRAY[$1::uuid, $2::uuid])[CASE WHEN i % 10 = 3 THEN 1 ELSE 2 END], 'rid' || i, 'h', 'android', 'fcm', 'tok' || i,
-                  CASE WHEN i % 10 = 0 THEN 'alias' || i END, ARRAY['tag' || (i % 500)]
+                  CASE WHEN i % 10 = 0 THEN 'alias' || i END, ARRAY['tag' || (i % 500)],
+                  (ARRAY['en-us', 'en-gb', 'zh-cn', 'zh-hans-cn', 'de', 'fr-fr', 'ja', 'ko-kr', 'es', 'pt-br'])[1 + i % 10]
              FROM generate_series(1, 100000) AS i`,
           apps,
         );
@@ -159,6 +180,12 @@ describe('migrations', () => {
         expect(
           await plan(`SELECT id FROM devices WHERE app_id = '${appId}' AND tags @> ARRAY['tag3']`),
         ).toMatch(/devices_tags_idx/);
+        // the filter semantics of api.md: 'zh' matches 'zh' and every 'zh-…' tag
+        expect(
+          await plan(
+            `SELECT id FROM devices WHERE app_id = '${appId}' AND status = 'active' AND (language = 'ko' OR language LIKE 'ko-%')`,
+          ),
+        ).toMatch(/devices_language_idx/);
         expect(await plan(`SELECT id FROM devices WHERE app_id = '${appId}' AND alias = 'bob'`)).toMatch(
           /devices_alias_idx/,
         );

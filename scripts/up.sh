@@ -19,7 +19,7 @@ bash scripts/services.sh
 . scripts/dev-env.sh
 
 step "building"
-npx nest build --all >/dev/null
+npx nest build --all
 
 step "migrating"
 node dist/apps/herald/main.js migrate

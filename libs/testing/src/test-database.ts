@@ -38,7 +38,7 @@ const quote = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /**
  * Jest global setup: builds the migrated template database once (per migration set) and drops test
- * databases left behind by runs that were killed.
+ * databases left behind by runs that were killed hours ago.
  */
 export async function prepareTemplateDatabase(): Promise<string> {
   const template = templateDatabaseName();
@@ -57,13 +57,13 @@ export async function prepareTemplateDatabase(): Promise<string> {
         if (raced.rowCount === 0) throw err;
       }
     }
-    // Test databases of killed runs, and templates of older migration sets.
+    // Test databases of killed runs. Templates are left alone: another checkout sharing this server
+    // may be cloning its own at this moment.
     const now = Math.floor(Date.now() / 1000);
     const leftovers = await admin.query<{ datname: string }>(
       `SELECT datname FROM pg_database
-        WHERE (datname ~ '^herald_t_[0-9]+_' AND split_part(datname, '_', 3)::bigint < $1)
-           OR (datname ~ '^herald_tpl_' AND datname <> $2 AND datname NOT LIKE $3)`,
-      [now - STALE_AFTER_SECONDS, template, `${template}\\_b%`],
+        WHERE datname ~ '^herald_t_[0-9]+_' AND split_part(datname, '_', 3)::bigint < $1`,
+      [now - STALE_AFTER_SECONDS],
     );
     for (const { datname } of leftovers.rows) {
       await admin.query(`DROP DATABASE IF EXISTS ${quote(datname)} WITH (FORCE)`).catch(() => undefined);

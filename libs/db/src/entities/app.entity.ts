@@ -13,7 +13,7 @@ export class AppEntity {
   @Column({ type: 'text' })
   name!: string;
 
-  @Column({ name: 'app_key', type: 'char', length: 24 })
+  @Column({ name: 'app_key', type: 'text' })
   appKey!: string;
 
   /** Keyed hash (see `SecretHasher`); the secret itself is shown once and never stored. */
@@ -62,12 +62,16 @@ export class AppCredentialEntity {
   @Column({ type: 'text' })
   environment!: CredentialEnvironment;
 
-  /** An `EnvelopeCipher` envelope (AES-256-GCM, master key id inside) bound to this row's app id. */
+  /**
+   * An `EnvelopeCipher` envelope (AES-256-GCM, master key id inside). Its AAD binds it to this credential
+   * slot (app id, provider, environment), so a ciphertext copied to another slot does not decrypt.
+   */
   @Column({ name: 'encrypted_payload', type: 'text' })
   encryptedPayload!: string;
 
-  @Column({ name: 'key_id', type: 'text', nullable: true })
-  keyId!: string | null;
+  /** Apple's key id of a `.p8` token key (not Herald's master key id). */
+  @Column({ name: 'apns_key_id', type: 'text', nullable: true })
+  apnsKeyId!: string | null;
 
   @Column({ name: 'team_id', type: 'text', nullable: true })
   teamId!: string | null;

@@ -1,22 +1,20 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryGeneratedColumn, UpdateDateColumn } from 'typeorm';
 
 export type DeviceChannel = 'apns' | 'fcm' | 'gateway';
-export const DEVICE_CHANNELS: readonly DeviceChannel[] = ['apns', 'fcm', 'gateway'];
 export type DeviceStatus = 'active' | 'quarantined' | 'invalid';
-export const DEVICE_STATUSES: readonly DeviceStatus[] = ['active', 'quarantined', 'invalid'];
 export type ApnsEnvironment = 'sandbox' | 'production';
-export const APNS_ENVIRONMENTS: readonly ApnsEnvironment[] = ['sandbox', 'production'];
 
 /**
- * A device of one app. `id` is a bigint (a string in JS) so audience scans can page by keyset ranges.
+ * A device of one app; `registration_id` is unique across all apps. `id` is a bigint (a string in JS) so audience scans can page by keyset ranges.
  * Partial and GIN indexes are declared in the migration only (`synchronize: false`).
  */
 @Entity({ name: 'devices' })
-@Index('devices_rid_key', ['appId', 'registrationId'], { unique: true })
+@Index('devices_rid_key', ['registrationId'], { unique: true })
 @Index('devices_token_key', { synchronize: false })
 @Index('devices_alias_idx', { synchronize: false })
 @Index('devices_tags_idx', { synchronize: false })
 @Index('devices_active_scan_idx', { synchronize: false })
+@Index('devices_active_channel_scan_idx', { synchronize: false })
 @Index('devices_language_idx', { synchronize: false })
 @Index('devices_country_idx', { synchronize: false })
 @Index('devices_status_idx', { synchronize: false })
@@ -36,19 +34,13 @@ export class DeviceEntity {
   @Column({ type: 'text' })
   platform!: string;
 
-  @Column({ type: 'enum', enum: DEVICE_CHANNELS, enumName: 'device_channel' })
+  @Column({ type: 'text' })
   channel!: DeviceChannel;
 
   @Column({ type: 'text', nullable: true })
   token!: string | null;
 
-  @Column({
-    name: 'apns_environment',
-    type: 'enum',
-    enum: APNS_ENVIRONMENTS,
-    enumName: 'apns_environment',
-    nullable: true,
-  })
+  @Column({ name: 'apns_environment', type: 'text', nullable: true })
   apnsEnvironment!: ApnsEnvironment | null;
 
   @Column({ type: 'text', nullable: true })
@@ -57,10 +49,12 @@ export class DeviceEntity {
   @Column({ type: 'text', array: true, default: () => "'{}'" })
   tags!: string[];
 
+  /** BCP 47 tag, lower-cased (`zh-hans-cn`). */
   @Column({ type: 'text', nullable: true })
   language!: string | null;
 
-  @Column({ type: 'char', length: 2, nullable: true })
+  /** ISO 3166-1 alpha-2, upper-case. */
+  @Column({ type: 'text', nullable: true })
   country!: string | null;
 
   @Column({ type: 'text', nullable: true })
@@ -87,7 +81,7 @@ export class DeviceEntity {
   @Column({ type: 'integer', default: 0 })
   badge!: number;
 
-  @Column({ type: 'enum', enum: DEVICE_STATUSES, enumName: 'device_status', default: 'active' })
+  @Column({ type: 'text', default: 'active' })
   status!: DeviceStatus;
 
   @Column({ name: 'status_reason', type: 'text', nullable: true })

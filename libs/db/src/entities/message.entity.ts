@@ -1,9 +1,8 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
-import { DEVICE_CHANNELS, type DeviceChannel } from './device.entity';
+import type { DeviceChannel } from './device.entity';
 
 export type MessageSource = 'push' | 'batch' | 'schedule' | 'campaign' | 'test';
 export type MessageStatus = 'accepted' | 'planning' | 'sending' | 'completed' | 'cancelled' | 'failed';
-export const UNFINISHED_MESSAGE_STATUSES: readonly MessageStatus[] = ['accepted', 'planning', 'sending'];
 
 /** A push as accepted. `id` is the JPush `msg_id`: a bigint below 2^53, a decimal string in JS. */
 @Entity({ name: 'messages' })
@@ -107,7 +106,7 @@ export class MessageCounterEntity {
   @PrimaryColumn({ name: 'message_id', type: 'bigint' })
   messageId!: string;
 
-  @PrimaryColumn({ type: 'enum', enum: DEVICE_CHANNELS, enumName: 'device_channel' })
+  @PrimaryColumn({ type: 'text' })
   channel!: DeviceChannel;
 
   @Column({ type: 'bigint', default: 0 })
@@ -134,7 +133,7 @@ export class MessageFailureEntity {
   @PrimaryColumn({ name: 'message_id', type: 'bigint' })
   messageId!: string;
 
-  @PrimaryColumn({ type: 'enum', enum: DEVICE_CHANNELS, enumName: 'device_channel' })
+  @PrimaryColumn({ type: 'text' })
   channel!: DeviceChannel;
 
   @PrimaryColumn({ type: 'text' })
@@ -160,7 +159,7 @@ export class DeliveryEntity {
   @Column({ name: 'app_id', type: 'uuid' })
   appId!: string;
 
-  @Column({ type: 'enum', enum: DEVICE_CHANNELS, enumName: 'device_channel' })
+  @Column({ type: 'text' })
   channel!: DeviceChannel;
 
   @Column({ type: 'text' })

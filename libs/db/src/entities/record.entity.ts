@@ -1,5 +1,5 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
-import { DEVICE_CHANNELS, type DeviceChannel } from './device.entity';
+import type { DeviceChannel } from './device.entity';
 
 export type FeedbackAction = 'invalidated' | 'quarantined' | 'restored' | 'ignored';
 
@@ -18,7 +18,7 @@ export class FeedbackEventEntity {
   @Column({ name: 'registration_id', type: 'text' })
   registrationId!: string;
 
-  @Column({ type: 'enum', enum: DEVICE_CHANNELS, enumName: 'device_channel' })
+  @Column({ type: 'text' })
   channel!: DeviceChannel;
 
   @Column({ name: 'token_hash', type: 'text', nullable: true })

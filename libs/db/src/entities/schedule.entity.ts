@@ -23,7 +23,8 @@ export class SegmentEntity {
   updatedAt!: Date;
 }
 
-export type ScheduleStatus = 'active' | 'paused' | 'cancelled' | 'finished';
+/** The lifecycle; pausing is `enabled = false` (JPush's field), not a status. */
+export type ScheduleStatus = 'active' | 'cancelled' | 'finished';
 
 /** The source of truth for schedules; BullMQ job schedulers are derived from these rows. */
 @Entity({ name: 'schedules' })

@@ -1,7 +1,6 @@
 import { Column, CreateDateColumn, Entity, Index, PrimaryColumn, UpdateDateColumn } from 'typeorm';
 
 export type MemberRole = 'owner' | 'admin' | 'developer' | 'viewer';
-export const MEMBER_ROLES: readonly MemberRole[] = ['owner', 'admin', 'developer', 'viewer'];
 
 @Entity({ name: 'tenants' })
 export class TenantEntity {
@@ -55,7 +54,7 @@ export class MembershipEntity {
   @PrimaryColumn({ name: 'user_id', type: 'uuid' })
   userId!: string;
 
-  @Column({ type: 'enum', enum: MEMBER_ROLES, enumName: 'member_role' })
+  @Column({ type: 'text' })
   role!: MemberRole;
 
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
@@ -65,6 +64,7 @@ export class MembershipEntity {
 @Entity({ name: 'auth_tokens' })
 @Index('auth_tokens_hash_key', ['tokenHash'], { unique: true })
 @Index('auth_tokens_user_idx', ['userId', 'kind'])
+@Index('auth_tokens_family_idx', { synchronize: false })
 export class AuthTokenEntity {
   @PrimaryColumn({ type: 'uuid', default: () => 'gen_random_uuid()' })
   id!: string;
