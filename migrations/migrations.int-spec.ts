@@ -89,6 +89,19 @@ describe('migrations', () => {
       }
     });
 
+    it('bounds every pooled connection with a statement and an idle-transaction timeout', async () => {
+      const ds = createDataSource({ url: db.url, poolSize: 1 });
+      await ds.initialize();
+      try {
+        expect(await ds.query(`SHOW statement_timeout`)).toEqual([{ statement_timeout: '30s' }]);
+        expect(await ds.query(`SHOW idle_in_transaction_session_timeout`)).toEqual([
+          { idle_in_transaction_session_timeout: '1min' },
+        ]);
+      } finally {
+        await ds.destroy();
+      }
+    });
+
     it('enforces the invariants the code relies on', async () => {
       const c = new Client({ connectionString: db.url });
       await c.connect();

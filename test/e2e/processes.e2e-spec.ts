@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
@@ -6,9 +6,17 @@ import { createTestContext, TEST_MASTER_KEY, type TestContext } from '@herald/te
 
 const ROOT = join(__dirname, '../..');
 
+/** The production bundles, exactly what `npm run up`, the image and `node dist/apps/<app>/main.js` run. */
 function entry(app: string): string[] {
-  return ['-r', '@swc-node/register', join(ROOT, 'apps', app, 'src/main.ts')];
+  return [join(ROOT, 'dist/apps', app, 'main.js')];
 }
+
+beforeAll(() => {
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/@nestjs/cli/bin/nest.js'), 'build', '--all'], {
+    cwd: ROOT,
+    stdio: 'pipe',
+  });
+}, 120_000);
 
 function baseEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, HERALD_LOG_LEVEL: 'warn', ...extra };

@@ -1,7 +1,6 @@
-import { createHmac } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { HeraldConfig } from '@herald/config';
-import { PasswordHasher, SecretHasher } from '@herald/crypto';
+import { deriveAlphanumeric, PasswordHasher, SecretHasher } from '@herald/crypto';
 import { AppEntity, MembershipEntity, TenantEntity, UserEntity } from '@herald/db';
 
 export const DEMO_EMAIL = 'demo@herald.local';
@@ -15,65 +14,76 @@ export interface DemoCredentials {
   appId: string;
   appKey: string;
   masterSecret: string;
-  created: boolean;
+  /** `created` the first time; `unchanged` after; `reset` when the stored secrets no longer matched. */
+  outcome: 'created' | 'unchanged' | 'reset';
 }
-
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 /**
- * Demo secrets are derived from the installation's master key, so every run of `npm run up` prints
- * the same working credentials without storing them anywhere, and no two installations share them.
+ * Creates the demo tenant, owner and app once; later runs find them (by the owner's e-mail) and change
+ * nothing. Demo secrets are derived from the installation's master key, so every run prints the same
+ * working credentials without storing them, and no two installations share them. If the master key
+ * changed since, the demo's secrets are reset so that what is printed always works.
  */
-export function deriveDemoSecret(masterKey: Buffer, label: string, length = 24): string {
-  let out = '';
-  for (let counter = 0; out.length < length; counter++) {
-    const block = createHmac('sha256', masterKey).update(`herald/demo/${label}/${counter}`).digest();
-    for (const byte of block) {
-      // 248 = 4 × 62: rejecting the rest keeps every character equally likely.
-      if (byte < 248 && out.length < length) out += ALPHABET[byte % 62];
-    }
-  }
-  return out;
-}
-
-/** Creates the demo tenant, owner and app once; later runs find them and change nothing. */
 export async function seedDemo(db: DataSource, config: HeraldConfig): Promise<DemoCredentials> {
   const key = config.crypto.current.key;
-  const password = deriveDemoSecret(key, 'password', 16);
-  const appKey = deriveDemoSecret(key, 'app-key');
-  const masterSecret = deriveDemoSecret(key, 'master-secret');
+  const password = deriveAlphanumeric(key, 'demo/password', 16);
+  const appKey = deriveAlphanumeric(key, 'demo/app-key');
+  const masterSecret = deriveAlphanumeric(key, 'demo/master-secret');
   const secrets = new SecretHasher(config.crypto);
+  const passwords = new PasswordHasher();
 
   return db.transaction(async (tx) => {
-    // Serialises concurrent seeds (two `npm run up` at once) without a unique constraint on names.
+    // Serialises concurrent seeds (two `npm run up` at once).
     await tx.query(`SELECT pg_advisory_xact_lock(hashtext('herald-demo-seed'))`);
-    const existing = await tx.getRepository(AppEntity).findOne({ where: { appKey } });
-    if (existing) {
-      return {
-        email: DEMO_EMAIL,
-        password,
-        tenantId: existing.tenantId,
-        appId: existing.id,
-        appKey,
-        masterSecret,
-        created: false,
-      };
-    }
-    const tenant = await tx.getRepository(TenantEntity).save({ name: DEMO_TENANT });
-    let user = await tx
-      .getRepository(UserEntity)
+    const users = tx.getRepository(UserEntity);
+    const apps = tx.getRepository(AppEntity);
+    const user = await users
       .createQueryBuilder('u')
       .where('lower(u.email) = lower(:email)', { email: DEMO_EMAIL })
       .getOne();
-    if (!user) {
-      user = await tx.getRepository(UserEntity).save({
+    const membership = user
+      ? await tx.getRepository(MembershipEntity).findOne({ where: { userId: user.id, role: 'owner' } })
+      : null;
+    const app = membership
+      ? await apps.findOne({ where: { tenantId: membership.tenantId, name: DEMO_APP } })
+      : null;
+
+    if (user && membership && app) {
+      const works =
+        app.appKey === appKey &&
+        secrets.verify(masterSecret, app.masterSecretHash) &&
+        (await passwords.verify(password, user.passwordHash));
+      if (!works) {
+        await apps.update(app.id, {
+          appKey,
+          masterSecretHash: secrets.hash(masterSecret),
+          previousSecretHash: null,
+        });
+        await users.update(user.id, { passwordHash: await passwords.hash(password) });
+      }
+      const outcome = works ? 'unchanged' : 'reset';
+      return {
         email: DEMO_EMAIL,
-        passwordHash: await new PasswordHasher().hash(password),
-        displayName: 'Demo owner',
-      });
+        password,
+        tenantId: app.tenantId,
+        appId: app.id,
+        appKey,
+        masterSecret,
+        outcome,
+      };
     }
-    await tx.getRepository(MembershipEntity).save({ tenantId: tenant.id, userId: user.id, role: 'owner' });
-    const app = await tx.getRepository(AppEntity).save({
+
+    const tenant = await tx.getRepository(TenantEntity).save({ name: DEMO_TENANT });
+    const owner =
+      user ??
+      (await users.save({
+        email: DEMO_EMAIL,
+        passwordHash: await passwords.hash(password),
+        displayName: 'Demo owner',
+      }));
+    if (user) await users.update(user.id, { passwordHash: await passwords.hash(password) });
+    await tx.getRepository(MembershipEntity).save({ tenantId: tenant.id, userId: owner.id, role: 'owner' });
+    const created = await apps.save({
       tenantId: tenant.id,
       name: DEMO_APP,
       appKey,
@@ -84,10 +94,10 @@ export async function seedDemo(db: DataSource, config: HeraldConfig): Promise<De
       email: DEMO_EMAIL,
       password,
       tenantId: tenant.id,
-      appId: app.id,
+      appId: created.id,
       appKey,
       masterSecret,
-      created: true,
+      outcome: 'created',
     };
   });
 }

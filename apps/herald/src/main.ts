@@ -12,10 +12,21 @@ import { seedDemo } from './demo.seed';
  * worker and gateway in this one process; `migrate` and `seed` are the set-up steps of `npm run up`.
  */
 async function serve(config: HeraldConfig): Promise<Closable[]> {
-  // One process, one root logger (nestjs-pino keeps it per process): every line says `app: herald`.
-  const worker = await startWorker(config, 'herald');
-  const gateway = await startGateway(config, 'herald');
-  const api = await startApi(config, 'herald');
+  // Closed in this order on shutdown: stop taking requests and connections, then drain the workers.
+  const started: Closable[] = [];
+  try {
+    // One process, one root logger (nestjs-pino keeps it per process): every line says `app: herald`.
+    const worker = await startWorker(config, 'herald');
+    started.unshift({ name: 'worker', close: () => worker.close() });
+    const gateway = await startGateway(config, 'herald');
+    started.unshift({ name: 'gateway', close: () => gateway.close() });
+    const api = await startApi(config, 'herald');
+    started.unshift({ name: 'api', close: () => api.close() });
+  } catch (err) {
+    // A part that failed to start (a port in use, say) must not leave the others running jobs.
+    for (const part of started) await part.close().catch(() => undefined);
+    throw err;
+  }
   process.stdout.write(
     [
       '',
@@ -29,12 +40,7 @@ async function serve(config: HeraldConfig): Promise<Closable[]> {
       '',
     ].join('\n'),
   );
-  // Stop taking requests and connections first, then let the workers drain their active jobs.
-  return [
-    { name: 'api', close: () => api.close() },
-    { name: 'gateway', close: () => gateway.close() },
-    { name: 'worker', close: () => worker.close() },
-  ];
+  return started;
 }
 
 async function migrate(config: HeraldConfig): Promise<void> {
@@ -51,7 +57,7 @@ async function seed(config: HeraldConfig): Promise<void> {
     const demo = await seedDemo(db, config);
     process.stdout.write(
       [
-        `demo data: ${demo.created ? 'created' : 'already present, unchanged'}`,
+        `demo data: ${{ created: 'created', unchanged: 'already present, unchanged', reset: 'present; secrets reset to match this master key' }[demo.outcome]}`,
         `  Dashboard login  ${demo.email} / ${demo.password}`,
         `  appKey           ${demo.appKey}`,
         `  masterSecret     ${demo.masterSecret}`,

@@ -13,12 +13,13 @@ export const ERROR_CODES = {
   not_found: { status: 404, jpush: 1003 },
   method_not_allowed: { status: 405, jpush: 1003 },
   conflict: { status: 409, jpush: 1003 },
-  body_too_large: { status: 413, jpush: 1005 },
+  // JPush answers an oversized payload with 400/1005; elsewhere 413 is the honest status.
+  body_too_large: { status: 413, jpush: 1005, jpushStatus: 400 },
   unsupported_media_type: { status: 415, jpush: 1003 },
   rate_limited: { status: 429, jpush: 2002 },
   unavailable: { status: 503, jpush: 1000 },
   internal: { status: 500, jpush: 1000 },
-} as const satisfies Record<string, { status: number; jpush: number }>;
+} as const satisfies Record<string, { status: number; jpush: number; jpushStatus?: number }>;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
 

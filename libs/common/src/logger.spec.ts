@@ -24,6 +24,8 @@ describe('logger redaction', () => {
         },
         body: { password: 'hunter2-pw', master_secret: 'ms-value-1', token: 'device-token-value' },
         credential: { key: '-----BEGIN PRIVATE KEY-----', passphrase: 'p12-pass' },
+        job: { data: { payload: { token: 'deep-device-token' } } },
+        err: { message: 'insert failed', parameters: ['param-token-value'] },
       },
       'request',
     );

@@ -1,10 +1,7 @@
-import { DynamicModule, Global, Inject, Module } from '@nestjs/common';
+import { DynamicModule, Global, Module } from '@nestjs/common';
 import type { HeraldConfig } from './herald-config';
 
 export const HERALD_CONFIG = Symbol('HERALD_CONFIG');
-
-/** Injects the validated configuration object. */
-export const InjectConfig = (): ParameterDecorator => Inject(HERALD_CONFIG);
 
 @Global()
 @Module({})

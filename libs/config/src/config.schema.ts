@@ -62,30 +62,39 @@ const redisUrl = z
  * The environment contract. Every key here is documented in the README's configuration table;
  * `api.md` §4 names the ones scripts and tests rely on.
  */
-export const envSchema = z.object({
-  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
-  DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/herald'),
-  HERALD_DB_POOL_SIZE: positiveInt.max(200).default(10),
-  REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
-  HERALD_QUEUE_PREFIX: z
-    .string()
-    .regex(/^[a-z0-9_-]{1,32}$/, { error: 'must be 1-32 characters [a-z0-9_-]' })
-    .default('herald'),
-  HERALD_BIND_HOST: z.string().trim().min(1).default('0.0.0.0'),
-  HERALD_API_PORT: port.default(3000),
-  HERALD_GATEWAY_PORT: port.default(3001),
-  HERALD_PUBLIC_URL: optionalUrl,
-  HERALD_GATEWAY_PUBLIC_URL: optionalUrl,
-  HERALD_MASTER_KEY: base64Key,
-  HERALD_MASTER_KEY_ID: keyId.default('k1'),
-  HERALD_PREVIOUS_MASTER_KEYS: previousKeys.default([]),
-  HERALD_APNS_ENDPOINT: optionalUrl,
-  HERALD_FCM_ENDPOINT: optionalUrl,
-  HERALD_SDK_REGISTER_PER_MINUTE: positiveInt.default(120),
-  HERALD_WORKER_CONCURRENCY: positiveInt.max(1000).default(50),
-  HERALD_SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
-  HERALD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  NODE_EXTRA_CA_CERTS: z.string().optional(),
-});
-
-export type HeraldEnv = z.infer<typeof envSchema>;
+export const envSchema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+    DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/herald'),
+    HERALD_DB_POOL_SIZE: positiveInt.max(200).default(10),
+    REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
+    HERALD_QUEUE_PREFIX: z
+      .string()
+      .regex(/^[a-z0-9_-]{1,32}$/, { error: 'must be 1-32 characters [a-z0-9_-]' })
+      .default('herald'),
+    HERALD_BIND_HOST: z.string().trim().min(1).default('0.0.0.0'),
+    HERALD_API_PORT: port.default(3000),
+    HERALD_GATEWAY_PORT: port.default(3001),
+    HERALD_PUBLIC_URL: optionalUrl,
+    HERALD_GATEWAY_PUBLIC_URL: optionalUrl,
+    HERALD_MASTER_KEY: base64Key,
+    HERALD_MASTER_KEY_ID: keyId.default('k1'),
+    HERALD_PREVIOUS_MASTER_KEYS: previousKeys.default([]),
+    HERALD_APNS_ENDPOINT: optionalUrl,
+    HERALD_FCM_ENDPOINT: optionalUrl,
+    HERALD_SDK_REGISTER_PER_MINUTE: positiveInt.default(120),
+    HERALD_WORKER_CONCURRENCY: positiveInt.max(1000).default(50),
+    HERALD_SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
+    HERALD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    NODE_EXTRA_CA_CERTS: z.string().optional(),
+  })
+  .superRefine((env, ctx) => {
+    const ids = [env.HERALD_MASTER_KEY_ID, ...env.HERALD_PREVIOUS_MASTER_KEYS.map((k) => k.id)];
+    if (new Set(ids).size !== ids.length) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['HERALD_PREVIOUS_MASTER_KEYS'],
+        message: 'key ids must be unique across HERALD_MASTER_KEY_ID and HERALD_PREVIOUS_MASTER_KEYS',
+      });
+    }
+  });

@@ -79,8 +79,13 @@ describe('loadConfig', () => {
     [{ HERALD_MASTER_KEY: KEY, HERALD_PREVIOUS_MASTER_KEYS: 'k0' }, ['HERALD_PREVIOUS_MASTER_KEYS']],
     [{ HERALD_MASTER_KEY: KEY, HERALD_PREVIOUS_MASTER_KEYS: 'k0:c2hvcnQ=' }, ['HERALD_PREVIOUS_MASTER_KEYS']],
     [{ HERALD_MASTER_KEY: KEY, HERALD_QUEUE_PREFIX: 'Has{Braces}' }, ['HERALD_QUEUE_PREFIX']],
+    [{ HERALD_MASTER_KEY: KEY, HERALD_PREVIOUS_MASTER_KEYS: `k1:${OLD}` }, ['HERALD_PREVIOUS_MASTER_KEYS']],
+    [
+      { HERALD_MASTER_KEY: KEY, HERALD_PREVIOUS_MASTER_KEYS: `a:${OLD},a:${KEY}` },
+      ['HERALD_PREVIOUS_MASTER_KEYS'],
+    ],
     [{ HERALD_API_PORT: 'x', REDIS_URL: 'nope' }, ['HERALD_API_PORT', 'HERALD_MASTER_KEY', 'REDIS_URL']],
-  ])('rejects %j naming %j', (env, keys) => {
+  ])('rejects case %# naming %j', (env, keys) => {
     expect(issuesOf(env).sort()).toEqual([...keys].sort());
   });
 

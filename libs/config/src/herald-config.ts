@@ -13,7 +13,7 @@ export interface HeraldConfig {
   api: { host: string; port: number; publicUrl: string };
   gateway: { host: string; port: number; publicUrl: string };
   crypto: { current: MasterKey; previous: MasterKey[] };
-  providers: { apnsEndpoint?: string; fcmEndpoint?: string; extraCaCerts?: string };
+  providers: { apnsEndpoint?: string; fcmEndpoint?: string };
   sdk: { registerPerMinute: number };
   worker: { concurrency: number };
   shutdownTimeoutMs: number;
@@ -68,7 +68,6 @@ export function loadConfig(env: Env): HeraldConfig {
     providers: {
       apnsEndpoint: e.HERALD_APNS_ENDPOINT,
       fcmEndpoint: e.HERALD_FCM_ENDPOINT,
-      extraCaCerts: e.NODE_EXTRA_CA_CERTS,
     },
     sdk: { registerPerMinute: e.HERALD_SDK_REGISTER_PER_MINUTE },
     worker: { concurrency: e.HERALD_WORKER_CONCURRENCY },

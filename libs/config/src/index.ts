@@ -1,4 +1,4 @@
-export { envSchema, type HeraldEnv } from './config.schema';
+export { envSchema } from './config.schema';
 export {
   ConfigError,
   configFromProcessEnv,
@@ -7,5 +7,5 @@ export {
   type HeraldConfig,
   type MasterKey,
 } from './herald-config';
-export { HERALD_CONFIG, HeraldConfigModule, InjectConfig } from './config.module';
+export { HERALD_CONFIG, HeraldConfigModule } from './config.module';
 export { loadConfigOrExit } from './boot';

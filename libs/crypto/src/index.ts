@@ -5,6 +5,7 @@ export { PasswordHasher, type PasswordHasherOptions } from './password.hasher';
 export { SecretHasher } from './secret.hasher';
 export {
   ALPHANUMERIC,
+  deriveAlphanumeric,
   generateAppKey,
   generateDeviceSecret,
   generateMasterSecret,

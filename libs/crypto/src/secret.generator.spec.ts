@@ -1,5 +1,7 @@
+import { createHmac } from 'node:crypto';
 import {
   ALPHANUMERIC,
+  deriveAlphanumeric,
   generateAppKey,
   generateDeviceSecret,
   generateMasterSecret,
@@ -115,5 +117,28 @@ describe('secret generators', () => {
     it.each([0, 8, 15, 16.5, Number.NaN])('rejects %d bytes', (bytes) => {
       expect(() => generateToken('t', bytes)).toThrow(RangeError);
     });
+  });
+});
+
+describe('deriveAlphanumeric', () => {
+  const key = Buffer.alloc(32, 1);
+
+  it('is deterministic per key and label, and differs across either', () => {
+    const a = deriveAlphanumeric(key, 'app-key');
+    expect(a).toMatch(/^[A-Za-z0-9]{24}$/);
+    expect(deriveAlphanumeric(key, 'app-key')).toBe(a);
+    expect(deriveAlphanumeric(key, 'master-secret')).not.toBe(a);
+    expect(deriveAlphanumeric(Buffer.alloc(32, 2), 'app-key')).not.toBe(a);
+    expect(deriveAlphanumeric(key, 'password', 16)).toHaveLength(16);
+  });
+
+  it('does not key the HMAC with the raw master key', () => {
+    const raw = createHmac('sha256', key).update('app-key/0').digest();
+    const naive = [...raw]
+      .filter((b) => b < 248)
+      .map((b) => ALPHANUMERIC_CHARS[b % 62])
+      .join('')
+      .slice(0, 24);
+    expect(deriveAlphanumeric(key, 'app-key')).not.toBe(naive);
   });
 });

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
 
 const ALPHANUMERIC_CHARS = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 const LOWER_ALPHANUMERIC_CHARS = '0123456789abcdefghijklmnopqrstuvwxyz';
@@ -41,15 +41,36 @@ export function generateToken(prefix: string, bytes = 32): string {
 }
 
 /**
+ * A deterministic alphanumeric value for `label`, derived from `key` (through an HKDF subkey, never the
+ * raw key). The same key and label always give the same value; without the key it is unpredictable.
+ */
+export function deriveAlphanumeric(key: Buffer, label: string, length = 24): string {
+  const subkey = Buffer.from(hkdfSync('sha256', key, Buffer.alloc(0), 'herald/derived-secret/v1', 32));
+  let counter = 0;
+  return sampleAlphabet(ALPHANUMERIC_CHARS, length, (n) => {
+    let out = Buffer.alloc(0);
+    while (out.length < n) {
+      const block = createHmac('sha256', subkey).update(`${label}/${counter++}`).digest();
+      out = Buffer.concat([out, block]);
+    }
+    return out.subarray(0, n);
+  });
+}
+
+function randomString(alphabet: string, length: number): string {
+  return sampleAlphabet(alphabet, length, randomBytes);
+}
+
+/**
  * Rejection sampling: bytes at or above the largest multiple of the alphabet size are discarded,
  * because mapping them with `%` would make the first symbols of the alphabet more likely.
  */
-function randomString(alphabet: string, length: number): string {
+function sampleAlphabet(alphabet: string, length: number, bytes: (n: number) => Buffer): string {
   const limit = 256 - (256 % alphabet.length);
   let out = '';
   while (out.length < length) {
-    // Oversampling slightly makes a second randomBytes call rare.
-    for (const byte of randomBytes(length + 8)) {
+    // Oversampling slightly makes a second call rare.
+    for (const byte of bytes(length + 8)) {
       if (byte < limit) {
         out += alphabet[byte % alphabet.length];
         if (out.length === length) break;

@@ -6,6 +6,8 @@ export interface DatabaseSettings {
   url: string;
   poolSize: number;
   applicationName?: string;
+  /** 0 = none (migrations may build indexes for minutes); request paths keep the default. */
+  statementTimeoutMs?: number;
 }
 
 export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions {
@@ -24,6 +26,8 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
       connectionTimeoutMillis: 5_000,
       idleTimeoutMillis: 30_000,
       application_name: settings.applicationName ?? 'herald',
+      // A stuck query or a forgotten transaction must not hold a pool slot (and its locks) forever.
+      options: `-c statement_timeout=${settings.statementTimeoutMs ?? 30_000} -c idle_in_transaction_session_timeout=60000`,
     },
   };
 }
@@ -40,7 +44,12 @@ const MIGRATION_LOCK_KEY = 0x4845_5241; // "HERA"
  * starting together) can call it safely. Returns the names of the migrations it applied.
  */
 export async function runMigrations(settings: DatabaseSettings): Promise<string[]> {
-  const ds = createDataSource({ ...settings, poolSize: 2, applicationName: 'herald-migrate' });
+  const ds = createDataSource({
+    ...settings,
+    poolSize: 2,
+    applicationName: 'herald-migrate',
+    statementTimeoutMs: 0,
+  });
   await ds.initialize();
   const lock = ds.createQueryRunner();
   try {

@@ -2,13 +2,24 @@ import { Global, Inject, Injectable, Module, type OnApplicationShutdown } from '
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
-import { JOBS, type JobInput, type JobName } from '@herald/queue';
-
-import { bullPrefix, createRedis, type QueueName } from '@herald/queue';
+import {
+  bullPrefix,
+  closeRedis,
+  createRedis,
+  JOBS,
+  parseJobPayload,
+  waitUntilReady,
+  type JobInput,
+  type JobName,
+  type QueueName,
+} from '@herald/queue';
 
 export const REDIS = Symbol('REDIS');
 
-/** Producer side of every queue: one fail-fast connection shared by all queues of a process. */
+/**
+ * Producer side of every queue, on the process's one fail-fast connection. It alone closes that
+ * connection, after its queues, so shutdown never races a queue still using it.
+ */
 @Injectable()
 export class QueueService implements OnApplicationShutdown {
   private readonly queues = new Map<QueueName, Queue>();
@@ -28,8 +39,7 @@ export class QueueService implements OnApplicationShutdown {
   }
 
   async add<N extends JobName>(name: N, data: JobInput<N>, opts?: { jobId?: string; delay?: number }) {
-    const payload = JOBS[name].payload.parse(data);
-    return this.queue(JOBS[name].queue).add(name, payload, {
+    return this.queue(JOBS[name].queue).add(name, parseJobPayload(name, data), {
       removeOnComplete: { age: 3600, count: 10_000 },
       removeOnFail: { age: 7 * 24 * 3600 },
       ...opts,
@@ -38,15 +48,7 @@ export class QueueService implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     await Promise.all([...this.queues.values()].map((q) => q.close()));
-  }
-}
-
-@Injectable()
-class RedisLifecycle implements OnApplicationShutdown {
-  constructor(@Inject(REDIS) private readonly redis: Redis) {}
-
-  async onApplicationShutdown(): Promise<void> {
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await closeRedis(this.redis);
   }
 }
 
@@ -56,9 +58,14 @@ class RedisLifecycle implements OnApplicationShutdown {
     {
       provide: REDIS,
       inject: [HERALD_CONFIG],
-      useFactory: (config: HeraldConfig) => createRedis(config.redis.url, 'producer'),
+      useFactory: async (config: HeraldConfig) => {
+        const redis = createRedis(config.redis.url, 'producer');
+        // Serve with a connected client when Redis is up; when it is down, start anyway and let
+        // /readyz say so, rather than refusing to boot.
+        await waitUntilReady(redis, 5_000);
+        return redis;
+      },
     },
-    RedisLifecycle,
     QueueService,
   ],
   exports: [REDIS, QueueService],

@@ -9,4 +9,4 @@ export {
   type JobPayload,
 } from './job-contracts';
 export { bullPrefix, QUEUE_NAMES, type QueueName } from './queue.names';
-export { createRedis, type RedisRole } from './redis.factory';
+export { closeRedis, createRedis, waitUntilReady, type RedisRole } from './redis.factory';

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import type { HeraldConfig } from '@herald/config';
 import { createDataSource } from '@herald/db';
-import { bullPrefix, createRedis } from '@herald/queue';
+import { bullPrefix, closeRedis, createRedis } from '@herald/queue';
 import { testConfig } from './test-config';
 import { createTestDatabase, type TestDatabase } from './test-database';
 
@@ -51,7 +51,7 @@ export async function createTestContext(overrides: Record<string, string> = {}):
     async close() {
       await db.destroy();
       await deleteNamespace(redis, namespace);
-      await redis.quit();
+      await closeRedis(redis);
       await database.drop();
     },
   };

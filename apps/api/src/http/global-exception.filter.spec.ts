@@ -25,7 +25,23 @@ class ThrowingController {
 
   @Get(['v3/boom', 'dashboard/v1/boom'])
   boom(): never {
-    throw new Error('database password is hunter2');
+    // the shape of a TypeORM QueryFailedError: it carries the query's parameters
+    throw Object.assign(new Error('database password is hunter2'), { parameters: ['device-token-abc'] });
+  }
+
+  @Get('sdk/v1/bad-uuid')
+  badUuid(): never {
+    throw Object.assign(new Error('invalid input syntax for type uuid: "x"'), { code: '22P02' });
+  }
+
+  @Get(['v3/db-down', 'sdk/v1/db-down'])
+  dbDown(): never {
+    throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+  }
+
+  @Get('sdk/v1/redis-down')
+  redisDown(): never {
+    throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
   }
 }
 
@@ -73,11 +89,30 @@ describe('GlobalExceptionFilter (real HTTP through Nest)', () => {
       error_id: expect.any(String),
     });
     expect(JSON.stringify(herald.body)).not.toContain('hunter2');
-    expect(errorLog.mock.calls.map((c) => c[0])).toContainEqual(
-      expect.objectContaining({ errorId: herald.body.error_id }),
-    );
+    const entry = errorLog.mock.calls
+      .map((c) => c[0] as Record<string, unknown>)
+      .find((e) => e.errorId === herald.body.error_id);
+    expect(entry).toBeDefined();
+    expect(JSON.stringify(entry)).toContain('hunter2');
+    expect(JSON.stringify(entry)).not.toContain('device-token-abc');
 
     const jpush = await request(app.getHttpServer()).get('/v3/boom').expect(500);
     expect(jpush.body).toEqual({ error: { code: 1000, message: 'internal error' } });
+  });
+
+  it('answers a value the database rejects as 400, not 500', async () => {
+    const res = await request(app.getHttpServer()).get('/sdk/v1/bad-uuid').expect(400);
+    expect(res.body).toEqual({ code: 'invalid_parameter', message: 'invalid parameter value' });
+  });
+
+  it('answers an unavailable database or Redis as 503 with Retry-After', async () => {
+    const db = await request(app.getHttpServer()).get('/sdk/v1/db-down').expect(503);
+    expect(db.body).toMatchObject({ code: 'unavailable', error_id: expect.any(String) });
+    expect(db.headers['retry-after']).toBe('1');
+    const jpush = await request(app.getHttpServer()).get('/v3/db-down').expect(503);
+    expect(jpush.body).toEqual({
+      error: { code: 1000, message: 'a dependency is unavailable, retry later' },
+    });
+    await request(app.getHttpServer()).get('/sdk/v1/redis-down').expect(503);
   });
 });

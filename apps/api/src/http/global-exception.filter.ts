@@ -42,6 +42,55 @@ function bodyParserError(err: unknown): ErrorShape | undefined {
   return { status: ERROR_CODES[code].status, code, jpushCode: ERROR_CODES[code].jpush, message, headers: {} };
 }
 
+/**
+ * What a 5xx log line may say about its cause. Whole error objects are not logged: a driver error
+ * carries the query's parameters (tokens, secret hashes, payloads).
+ */
+function describeError(err: unknown): Record<string, unknown> {
+  if (!(err instanceof Error)) return { message: String(err) };
+  const code =
+    (err as { code?: unknown }).code ?? (err as { driverError?: { code?: unknown } }).driverError?.code;
+  return { name: err.name, message: err.message, ...(code === undefined ? {} : { code }), stack: err.stack };
+}
+
+/** SQLSTATE classes that mean "the database is unavailable", and values the client sent that it rejects. */
+const PG_UNAVAILABLE = /^(08|53|57P)/;
+const PG_BAD_INPUT = new Set(['22P02', '22003', '22001', '22007', '22008', '22023']);
+
+/** Failures of a dependency, not of the request: answered 503 so clients and balancers retry. */
+function dependencyError(err: unknown): ErrorShape | undefined {
+  if (!(err instanceof Error)) return undefined;
+  const pgCode =
+    (err as { driverError?: { code?: unknown } }).driverError?.code ?? (err as { code?: unknown }).code;
+  const unavailable: ErrorShape = {
+    status: 503,
+    code: 'unavailable',
+    jpushCode: ERROR_CODES.unavailable.jpush,
+    message: 'a dependency is unavailable, retry later',
+    headers: { 'Retry-After': '1' },
+  };
+  if (typeof pgCode === 'string' && PG_BAD_INPUT.has(pgCode)) {
+    return {
+      status: 400,
+      code: 'invalid_parameter',
+      jpushCode: 1003,
+      message: 'invalid parameter value',
+      headers: {},
+    };
+  }
+  if (typeof pgCode === 'string' && PG_UNAVAILABLE.test(pgCode)) return unavailable;
+  if (typeof pgCode === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT'].includes(pgCode))
+    return unavailable;
+  if (err.name === 'MaxRetriesPerRequestError') return unavailable;
+  // node-postgres pool exhaustion and ioredis's fail-fast refusal while disconnected
+  if (
+    /timeout exceeded when trying to connect|Stream isn't writeable|Connection is closed/.test(err.message)
+  ) {
+    return unavailable;
+  }
+  return undefined;
+}
+
 function httpExceptionMessage(ex: HttpException): string {
   const body = ex.getResponse();
   if (typeof body === 'string') return body;
@@ -67,11 +116,17 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     let errorId: string | undefined;
     if (shape.status >= 500) {
       errorId = randomUUID();
-      this.logger.error({ err: exception, errorId, path: req.path }, 'request failed');
+      this.logger.error({ err: describeError(exception), errorId, path: req.path }, 'request failed');
     }
-    if (res.headersSent) return;
+    if (res.headersSent) {
+      // Too late for an error body: end the response so the client is not left waiting.
+      res.end();
+      return;
+    }
     for (const [k, v] of Object.entries(shape.headers)) res.setHeader(k, v);
     const isJPush = req.path === '/v3' || req.path.startsWith('/v3/');
+    const jpushStatus = (ERROR_CODES[shape.code] as { jpushStatus?: number }).jpushStatus;
+    if (isJPush && jpushStatus !== undefined) shape.status = jpushStatus;
     const body = isJPush
       ? { error: { code: shape.jpushCode, message: shape.message } }
       : {
@@ -94,7 +149,7 @@ export class GlobalExceptionFilter implements ExceptionFilter {
         details: exception.details,
       };
     }
-    const parsed = bodyParserError(exception);
+    const parsed = bodyParserError(exception) ?? dependencyError(exception);
     if (parsed) return parsed;
     if (exception instanceof HttpException) {
       const status = exception.getStatus();

@@ -11,9 +11,11 @@ import { ZodError } from 'zod';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import {
   bullPrefix,
+  closeRedis,
   createRedis,
   isJobName,
   JOBS,
+  parseJobPayload,
   QUEUE_NAMES,
   RECURRING_JOBS,
   type JobName,
@@ -62,12 +64,12 @@ export class WorkerHostService implements OnApplicationBootstrap, OnApplicationS
   }
 
   private async dispatch(job: Job): Promise<unknown> {
-    if (!isJobName(job.name)) throw new UnrecoverableError(`unknown job ${job.name}`);
-    const handler = this.registry.get(job.name);
-    if (!handler) throw new UnrecoverableError(`no handler for ${job.name}`);
+    // The registry holds a handler for every declared job, so only undeclared names miss.
+    const handler = isJobName(job.name) ? this.registry.get(job.name) : undefined;
+    if (!handler) throw new UnrecoverableError(`unknown job ${job.name}`);
     let payload: unknown;
     try {
-      payload = JOBS[job.name].payload.parse(job.data);
+      payload = parseJobPayload(handler.jobName, job.data);
     } catch (err) {
       // A malformed payload will never become valid: retrying it only delays the failure.
       if (err instanceof ZodError)
@@ -80,6 +82,6 @@ export class WorkerHostService implements OnApplicationBootstrap, OnApplicationS
   /** Stops taking jobs and waits for the active ones to finish, so none is lost or half done. */
   async onApplicationShutdown(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.close()));
-    if (this.connection) await this.connection.quit().catch(() => this.connection?.disconnect());
+    if (this.connection) await closeRedis(this.connection);
   }
 }
