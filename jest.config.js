@@ -17,7 +17,18 @@ const swc = [
   },
 ];
 
-const libs = ['config', 'crypto', 'db', 'common', 'queue', 'platform', 'testing'];
+const libs = [
+  'config',
+  'crypto',
+  'db',
+  'common',
+  'queue',
+  'platform',
+  'testing',
+  'providers',
+  'gateway-protocol',
+  'gateway-client',
+];
 
 module.exports = {
   rootDir: __dirname,

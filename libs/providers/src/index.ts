@@ -1,0 +1,1 @@
+export type { DeliveryOutcome, OutcomeKind } from './outcome';
