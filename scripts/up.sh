@@ -19,7 +19,7 @@ bash scripts/services.sh
 . scripts/dev-env.sh
 
 step "building"
-npx nest build --all
+npm run build
 
 step "migrating"
 node dist/apps/herald/main.js migrate

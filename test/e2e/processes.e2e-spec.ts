@@ -12,7 +12,7 @@ function entry(app: string): string[] {
 }
 
 beforeAll(() => {
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/@nestjs/cli/bin/nest.js'), 'build', '--all'], {
+  execFileSync(process.execPath, [join(ROOT, 'node_modules/@nestjs/cli/bin/nest.js'), 'build', 'api', 'worker', 'gateway', 'herald'], {
     cwd: ROOT,
     stdio: 'pipe',
   });
@@ -98,6 +98,20 @@ describe('the all-in-one process', () => {
       await expect(ready(apiPort)).resolves.toMatchObject({ status: 'ok' });
       await expect(ready(gatewayPort)).resolves.toMatchObject({ status: 'ok' });
       expect(output).toContain(`http://127.0.0.1:${apiPort}/docs`);
+
+      // A request the body parser rejects still gets its access-log line, with its correlation id.
+      const bad = await fetch(`http://127.0.0.1:${apiPort}/v3/push`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', 'X-Request-Id': 'e2e-bad-json' },
+        body: '{"platform": ',
+      });
+      expect(bad.status).toBe(400);
+      expect(bad.headers.get('x-request-id')).toBe('e2e-bad-json');
+      for (let i = 0; i < 50 && !output.includes('e2e-bad-json'); i++)
+        await new Promise((r) => setTimeout(r, 50));
+      const line = output.split('\n').find((l) => l.includes('"id":"e2e-bad-json"'));
+      expect(line).toBeDefined();
+      expect(JSON.parse(line!)).toMatchObject({ app: 'herald', res: { statusCode: 400 } });
     } finally {
       child.kill('SIGTERM');
     }

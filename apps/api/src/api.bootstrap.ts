@@ -8,9 +8,6 @@ import { requestIdMiddleware } from '@herald/platform';
 import { ApiModule } from './api.module';
 import { buildOpenApiDocument } from './openapi';
 
-/** JPush's batch endpoints carry up to 1000 pushes in one body. */
-const BODY_LIMIT = '10mb';
-
 /** Builds the api application without listening, so tests and the all-in-one entry share it. */
 export async function createApiApp(config: HeraldConfig, logName = 'api'): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, logName), {
@@ -21,8 +18,6 @@ export async function createApiApp(config: HeraldConfig, logName = 'api'): Promi
   app.disable('x-powered-by');
   app.set('trust proxy', false);
   app.use(requestIdMiddleware);
-  app.useBodyParser('json', { limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] });
-  app.useBodyParser('urlencoded', { limit: BODY_LIMIT, extended: false });
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }

@@ -1,12 +1,35 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import {
+  type DynamicModule,
+  type MiddlewareConsumer,
+  Module,
+  type NestModule,
+  RequestMethod,
+} from '@nestjs/common';
+import { json, urlencoded } from 'express';
 import { APP_FILTER } from '@nestjs/core';
 import { HeraldConfigModule, type HeraldConfig } from '@herald/config';
 import { DbModule } from '@herald/db';
 import { HealthModule, LoggingModule, QueueModule } from '@herald/platform';
 import { GlobalExceptionFilter } from './http/global-exception.filter';
 
+/** JPush's batch endpoints carry up to 1000 pushes in one body. */
+const BODY_LIMIT = '10mb';
+
 @Module({})
-export class ApiModule {
+export class ApiModule implements NestModule {
+  /**
+   * Body parsing runs as module middleware, after the logging middleware of the imported
+   * LoggingModule, so a request the parser rejects (bad JSON, too large) still gets its access-log line.
+   */
+  configure(consumer: MiddlewareConsumer): void {
+    consumer
+      .apply(
+        json({ limit: BODY_LIMIT, type: ['application/json', 'application/*+json'] }),
+        urlencoded({ limit: BODY_LIMIT, extended: false }),
+      )
+      .forRoutes({ path: '*path', method: RequestMethod.ALL });
+  }
+
   static forRoot(config: HeraldConfig, logName = 'api'): DynamicModule {
     return {
       module: ApiModule,
