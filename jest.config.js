@@ -28,6 +28,7 @@ const libs = [
   'providers',
   'gateway-protocol',
   'gateway-client',
+  'audience',
 ];
 
 module.exports = {

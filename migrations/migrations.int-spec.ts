@@ -83,7 +83,7 @@ describe('migrations', () => {
         for (const key of inDb.keys())
           if (!mapped.has(key)) mismatches.push(`${key}: in the schema but no entity maps it`);
         expect(mismatches).toEqual([]);
-        expect(ds.entityMetadatas.length).toBe(18);
+        expect(ds.entityMetadatas.length).toBe(19);
       } finally {
         await ds.destroy();
       }
@@ -94,6 +94,7 @@ describe('migrations', () => {
       await ds.initialize();
       try {
         expect(await ds.query(`SHOW statement_timeout`)).toEqual([{ statement_timeout: '30s' }]);
+        expect(await ds.query(`SHOW jit`)).toEqual([{ jit: 'off' }]);
         expect(await ds.query(`SHOW idle_in_transaction_session_timeout`)).toEqual([
           { idle_in_transaction_session_timeout: '1min' },
         ]);

@@ -12,10 +12,14 @@ function entry(app: string): string[] {
 }
 
 beforeAll(() => {
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/@nestjs/cli/bin/nest.js'), 'build', 'api', 'worker', 'gateway', 'herald'], {
-    cwd: ROOT,
-    stdio: 'pipe',
-  });
+  execFileSync(
+    process.execPath,
+    [join(ROOT, 'node_modules/@nestjs/cli/bin/nest.js'), 'build', 'api', 'worker', 'gateway', 'herald'],
+    {
+      cwd: ROOT,
+      stdio: 'pipe',
+    },
+  );
 }, 120_000);
 
 function baseEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {

@@ -9,6 +9,13 @@ import { ApiModule } from './api.module';
 import { buildOpenApiDocument } from './openapi';
 
 /** Builds the api application without listening, so tests and the all-in-one entry share it. */
+function collapseSlashes(req: { url: string }, _res: unknown, next: () => void): void {
+  const q = req.url.indexOf('?');
+  const path = q < 0 ? req.url : req.url.slice(0, q);
+  if (path.includes('//')) req.url = path.replace(/\/{2,}/g, '/') + (q < 0 ? '' : req.url.slice(q));
+  next();
+}
+
 export async function createApiApp(config: HeraldConfig, logName = 'api'): Promise<INestApplication> {
   const app = await NestFactory.create<NestExpressApplication>(ApiModule.forRoot(config, logName), {
     bufferLogs: true,
@@ -16,8 +23,11 @@ export async function createApiApp(config: HeraldConfig, logName = 'api'): Promi
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
-  app.set('trust proxy', false);
+  // X-Forwarded-For is believed only from the configured proxies; otherwise the socket address counts.
+  app.set('trust proxy', config.trustedProxies.length > 0 ? config.trustedProxies : false);
   app.use(requestIdMiddleware);
+  // JPush's own clients send some paths with doubled slashes (`/v3/tags//{tag}`); route them anyway.
+  app.use(collapseSlashes);
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }

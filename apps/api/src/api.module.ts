@@ -10,7 +10,14 @@ import { APP_FILTER } from '@nestjs/core';
 import { HeraldConfigModule, type HeraldConfig } from '@herald/config';
 import { DbModule } from '@herald/db';
 import { HealthModule, LoggingModule, QueueModule } from '@herald/platform';
+import { AppAuthGuard } from './auth/app-auth.guard';
+import { DeviceAuthGuard } from './auth/device-auth.guard';
+import { DeviceService } from './devices/device.service';
+import { GeoIpService } from './devices/geoip.service';
+import { GatewayPresenceReader, PRESENCE_READER } from './devices/presence.reader';
 import { GlobalExceptionFilter } from './http/global-exception.filter';
+import { DeviceApiController } from './jpush/device-api.controller';
+import { SdkController } from './sdk/sdk.controller';
 
 /** JPush's batch endpoints carry up to 1000 pushes in one body. */
 const BODY_LIMIT = '10mb';
@@ -40,7 +47,15 @@ export class ApiModule implements NestModule {
         QueueModule,
         HealthModule,
       ],
-      providers: [{ provide: APP_FILTER, useClass: GlobalExceptionFilter }],
+      controllers: [SdkController, DeviceApiController],
+      providers: [
+        { provide: APP_FILTER, useClass: GlobalExceptionFilter },
+        { provide: PRESENCE_READER, useClass: GatewayPresenceReader },
+        AppAuthGuard,
+        DeviceAuthGuard,
+        DeviceService,
+        GeoIpService,
+      ],
     };
   }
 }

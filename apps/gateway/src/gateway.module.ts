@@ -2,10 +2,13 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { HeraldConfigModule, type HeraldConfig } from '@herald/config';
 import { DbModule } from '@herald/db';
 import { HealthModule, LoggingModule, QueueModule } from '@herald/platform';
+import { DeviceAuthService } from './device-auth.service';
+import { GatewayServer } from './gateway.server';
+import { ReceiptWriter } from './receipt.writer';
 
 /**
- * The long-connection node. This module carries its HTTP surface (health); the WebSocket endpoint
- * `/v1/connect` of docs/gateway-protocol.md is attached to the same server by the gateway issue.
+ * The long-connection node: health on HTTP, and the WebSocket endpoint `/v1/connect`
+ * (docs/gateway-protocol.md) attached to the same server by {@link GatewayServer}.
  */
 @Module({})
 export class GatewayModule {
@@ -19,6 +22,8 @@ export class GatewayModule {
         QueueModule,
         HealthModule,
       ],
+      providers: [DeviceAuthService, ReceiptWriter, GatewayServer],
+      exports: [GatewayServer],
     };
   }
 }

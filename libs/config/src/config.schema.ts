@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const wholeNumber = z.coerce
@@ -47,6 +48,32 @@ const previousKeys = z
     return keys;
   });
 
+/** Addresses or CIDR ranges whose `X-Forwarded-For` is believed (Express's `trust proxy` list). */
+const trustedProxies = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    const list = v === '' ? [] : v.split(',').map((p) => p.trim());
+    const valid = (entry: string) => {
+      const [address, prefix, ...rest] = entry.split('/');
+      const family = isIP(address);
+      const max = family === 4 ? 32 : 128;
+      return (
+        family !== 0 &&
+        rest.length === 0 &&
+        (prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= max))
+      );
+    };
+    if (!list.every(valid)) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must be a comma-separated list of IP addresses or CIDR ranges',
+      });
+      return z.NEVER;
+    }
+    return list;
+  });
+
 const postgresUrl = z
   .string()
   .trim()
@@ -83,6 +110,22 @@ export const envSchema = z
     HERALD_APNS_ENDPOINT: optionalUrl,
     HERALD_FCM_ENDPOINT: optionalUrl,
     HERALD_SDK_REGISTER_PER_MINUTE: positiveInt.default(120),
+    HERALD_SDK_REGISTER_PER_APP_PER_MINUTE: positiveInt.default(6_000),
+    HERALD_TRUSTED_PROXIES: trustedProxies.default([]),
+    HERALD_GATEWAY_NODE_ID: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 characters [A-Za-z0-9_.-]' })
+      .optional(),
+    HERALD_GATEWAY_INBOX_MAX: positiveInt.max(10_000).default(100),
+    HERALD_GATEWAY_MAX_FRAME_BYTES: positiveInt.min(1024).max(1_048_576).default(65_536),
+    HERALD_GATEWAY_PRESENCE_TTL_SECONDS: positiveInt.min(3).default(120),
+    // The contract clamps heartbeats to [30, 600] s; tests lower the floor so idle closes take seconds.
+    HERALD_GATEWAY_MIN_HEARTBEAT_SECONDS: positiveInt.max(30).default(30),
+    HERALD_GATEWAY_IDLE_GRACE_SECONDS: positiveInt.max(60).default(10),
+    HERALD_GATEWAY_HELLO_TIMEOUT_MS: positiveInt.default(10_000),
+    HERALD_GATEWAY_SLOW_BYTES: positiveInt.min(1024).default(1_048_576),
+    HERALD_GATEWAY_SLOW_GRACE_MS: positiveInt.default(5_000),
+    HERALD_GATEWAY_AUTH_CACHE_TTL_MS: wholeNumber.min(0).default(60_000),
     HERALD_WORKER_CONCURRENCY: positiveInt.max(1000).default(50),
     HERALD_SHUTDOWN_TIMEOUT_MS: positiveInt.default(10_000),
     HERALD_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -56,6 +56,52 @@ describe('loadConfig', () => {
     expect(c.crypto.previous).toEqual([{ id: 'k1', key: Buffer.alloc(32, 2) }]);
   });
 
+  it('reads the gateway keys, with defaults and bounds', () => {
+    const d = loadConfig({ HERALD_MASTER_KEY: KEY }).gateway;
+    expect(d).toMatchObject({
+      inboxMax: 100,
+      maxFrameBytes: 65_536,
+      presenceTtlSeconds: 120,
+      minHeartbeatSeconds: 30,
+      idleGraceSeconds: 10,
+      helloTimeoutMs: 10_000,
+      slowBytes: 1_048_576,
+      authCacheTtlMs: 60_000,
+    });
+    expect(d.nodeId).toMatch(new RegExp(`-${process.pid}$`));
+    const c = loadConfig({
+      HERALD_MASTER_KEY: KEY,
+      HERALD_GATEWAY_NODE_ID: 'gw-a',
+      HERALD_GATEWAY_INBOX_MAX: '5',
+      HERALD_GATEWAY_MIN_HEARTBEAT_SECONDS: '1',
+      HERALD_GATEWAY_AUTH_CACHE_TTL_MS: '0',
+    }).gateway;
+    expect(c).toMatchObject({ nodeId: 'gw-a', inboxMax: 5, minHeartbeatSeconds: 1, authCacheTtlMs: 0 });
+    expect(
+      issuesOf({
+        HERALD_MASTER_KEY: KEY,
+        HERALD_GATEWAY_NODE_ID: 'a b',
+        HERALD_GATEWAY_MIN_HEARTBEAT_SECONDS: '31',
+        HERALD_GATEWAY_MAX_FRAME_BYTES: '10',
+      }).sort(),
+    ).toEqual([
+      'HERALD_GATEWAY_MAX_FRAME_BYTES',
+      'HERALD_GATEWAY_MIN_HEARTBEAT_SECONDS',
+      'HERALD_GATEWAY_NODE_ID',
+    ]);
+  });
+
+  it('reads the trusted proxies and SDK registration limits', () => {
+    const c = loadConfig({
+      HERALD_MASTER_KEY: KEY,
+      HERALD_TRUSTED_PROXIES: '10.0.0.1, 192.168.0.0/16,::1',
+      HERALD_SDK_REGISTER_PER_APP_PER_MINUTE: '50',
+    });
+    expect(c.trustedProxies).toEqual(['10.0.0.1', '192.168.0.0/16', '::1']);
+    expect(c.sdk).toEqual({ registerPerMinute: 120, registerPerAppPerMinute: 50 });
+    expect(loadConfig({ HERALD_MASTER_KEY: KEY }).trustedProxies).toEqual([]);
+  });
+
   it('treats blank values as unset', () => {
     const c = loadConfig({ HERALD_MASTER_KEY: KEY, HERALD_API_PORT: '', HERALD_APNS_ENDPOINT: '  ' });
     expect(c.api.port).toBe(3000);
@@ -84,6 +130,7 @@ describe('loadConfig', () => {
       { HERALD_MASTER_KEY: KEY, HERALD_PREVIOUS_MASTER_KEYS: `a:${OLD},a:${KEY}` },
       ['HERALD_PREVIOUS_MASTER_KEYS'],
     ],
+    [{ HERALD_MASTER_KEY: KEY, HERALD_TRUSTED_PROXIES: '10.0.0.1,evil.example' }, ['HERALD_TRUSTED_PROXIES']],
     [{ HERALD_API_PORT: 'x', REDIS_URL: 'nope' }, ['HERALD_API_PORT', 'HERALD_MASTER_KEY', 'REDIS_URL']],
   ])('rejects case %# naming %j', (env, keys) => {
     expect(issuesOf(env).sort()).toEqual([...keys].sort());

@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { z } from 'zod';
 import { envSchema } from './config.schema';
 
@@ -11,10 +12,27 @@ export interface HeraldConfig {
   database: { url: string; poolSize: number };
   redis: { url: string; queuePrefix: string };
   api: { host: string; port: number; publicUrl: string };
-  gateway: { host: string; port: number; publicUrl: string };
+  gateway: {
+    host: string;
+    port: number;
+    publicUrl: string;
+    /** Names this node in Redis routing; unique among running nodes. */
+    nodeId: string;
+    inboxMax: number;
+    maxFrameBytes: number;
+    presenceTtlSeconds: number;
+    minHeartbeatSeconds: number;
+    idleGraceSeconds: number;
+    helloTimeoutMs: number;
+    slowBytes: number;
+    slowGraceMs: number;
+    authCacheTtlMs: number;
+  };
   crypto: { current: MasterKey; previous: MasterKey[] };
   providers: { apnsEndpoint?: string; fcmEndpoint?: string };
-  sdk: { registerPerMinute: number };
+  sdk: { registerPerMinute: number; registerPerAppPerMinute: number };
+  /** Proxies whose `X-Forwarded-For` is trusted for the client address (GeoIP, rate limits). */
+  trustedProxies: string[];
   worker: { concurrency: number };
   shutdownTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -60,6 +78,20 @@ export function loadConfig(env: Env): HeraldConfig {
       host: e.HERALD_BIND_HOST,
       port: e.HERALD_GATEWAY_PORT,
       publicUrl: e.HERALD_GATEWAY_PUBLIC_URL ?? `ws://127.0.0.1:${e.HERALD_GATEWAY_PORT}/v1/connect`,
+      nodeId:
+        e.HERALD_GATEWAY_NODE_ID ??
+        `${hostname()
+          .replace(/[^A-Za-z0-9_.-]/g, '_')
+          .slice(0, 48)}-${process.pid}`,
+      inboxMax: e.HERALD_GATEWAY_INBOX_MAX,
+      maxFrameBytes: e.HERALD_GATEWAY_MAX_FRAME_BYTES,
+      presenceTtlSeconds: e.HERALD_GATEWAY_PRESENCE_TTL_SECONDS,
+      minHeartbeatSeconds: e.HERALD_GATEWAY_MIN_HEARTBEAT_SECONDS,
+      idleGraceSeconds: e.HERALD_GATEWAY_IDLE_GRACE_SECONDS,
+      helloTimeoutMs: e.HERALD_GATEWAY_HELLO_TIMEOUT_MS,
+      slowBytes: e.HERALD_GATEWAY_SLOW_BYTES,
+      slowGraceMs: e.HERALD_GATEWAY_SLOW_GRACE_MS,
+      authCacheTtlMs: e.HERALD_GATEWAY_AUTH_CACHE_TTL_MS,
     },
     crypto: {
       current: { id: e.HERALD_MASTER_KEY_ID, key: Buffer.from(e.HERALD_MASTER_KEY, 'base64') },
@@ -69,7 +101,11 @@ export function loadConfig(env: Env): HeraldConfig {
       apnsEndpoint: e.HERALD_APNS_ENDPOINT,
       fcmEndpoint: e.HERALD_FCM_ENDPOINT,
     },
-    sdk: { registerPerMinute: e.HERALD_SDK_REGISTER_PER_MINUTE },
+    sdk: {
+      registerPerMinute: e.HERALD_SDK_REGISTER_PER_MINUTE,
+      registerPerAppPerMinute: e.HERALD_SDK_REGISTER_PER_APP_PER_MINUTE,
+    },
+    trustedProxies: e.HERALD_TRUSTED_PROXIES,
     worker: { concurrency: e.HERALD_WORKER_CONCURRENCY },
     shutdownTimeoutMs: e.HERALD_SHUTDOWN_TIMEOUT_MS,
     logLevel: e.HERALD_LOG_LEVEL,

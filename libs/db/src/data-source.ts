@@ -27,7 +27,8 @@ export function dataSourceOptions(settings: DatabaseSettings): DataSourceOptions
       idleTimeoutMillis: 30_000,
       application_name: settings.applicationName ?? 'herald',
       // A stuck query or a forgotten transaction must not hold a pool slot (and its locks) forever.
-      options: `-c statement_timeout=${settings.statementTimeoutMs ?? 30_000} -c idle_in_transaction_session_timeout=60000`,
+      // JIT compilation costs more than it saves on Herald's short queries (~85 ms on an audience estimate).
+      options: `-c statement_timeout=${settings.statementTimeoutMs ?? 30_000} -c idle_in_transaction_session_timeout=60000 -c jit=off`,
     },
   };
 }

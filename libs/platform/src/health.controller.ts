@@ -5,7 +5,7 @@ import type { Response } from 'express';
 import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { readiness } from './health';
-import { REDIS } from './queue.module';
+import { REDIS } from './redis.token';
 
 @ApiTags('health')
 @Controller()

@@ -13,8 +13,8 @@ import {
   type JobName,
   type QueueName,
 } from '@herald/queue';
-
-export const REDIS = Symbol('REDIS');
+import { RateLimiter } from './rate-limiter';
+import { REDIS } from './redis.token';
 
 /**
  * Producer side of every queue, on the process's one fail-fast connection. It alone closes that
@@ -67,7 +67,8 @@ export class QueueService implements OnApplicationShutdown {
       },
     },
     QueueService,
+    RateLimiter,
   ],
-  exports: [REDIS, QueueService],
+  exports: [REDIS, QueueService, RateLimiter],
 })
 export class QueueModule {}

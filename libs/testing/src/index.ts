@@ -20,3 +20,4 @@ export {
   templateDatabaseName,
   type TestDatabase,
 } from './test-database';
+export * from './fakes';

@@ -18,6 +18,7 @@ export type ApnsEnvironment = 'sandbox' | 'production';
 @Index('devices_language_idx', { synchronize: false })
 @Index('devices_country_idx', { synchronize: false })
 @Index('devices_status_idx', { synchronize: false })
+@Index('devices_app_version_idx', { synchronize: false })
 export class DeviceEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id!: string;
@@ -68,6 +69,10 @@ export class DeviceEntity {
 
   @Column({ name: 'app_version', type: 'text', nullable: true })
   appVersion!: string | null;
+
+  /** `app_version` in a form that sorts as a semantic version (`appVersionKey` in @herald/audience). */
+  @Column({ name: 'app_version_key', type: 'text', nullable: true })
+  appVersionKey!: string | null;
 
   @Column({ name: 'os_version', type: 'text', nullable: true })
   osVersion!: string | null;

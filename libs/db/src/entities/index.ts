@@ -7,7 +7,12 @@ import {
   MessageFailureEntity,
   MessageShardEntity,
 } from './message.entity';
-import { AuditLogEntity, FeedbackEventEntity, IdempotencyRecordEntity } from './record.entity';
+import {
+  AuditLogEntity,
+  DeviceReceiptEntity,
+  FeedbackEventEntity,
+  IdempotencyRecordEntity,
+} from './record.entity';
 import { ScheduleEntity, ScheduleFireEntity, SegmentEntity } from './schedule.entity';
 import { AuthTokenEntity, MembershipEntity, TenantEntity, UserEntity } from './tenant.entity';
 
@@ -37,4 +42,5 @@ export const entities = [
   FeedbackEventEntity,
   IdempotencyRecordEntity,
   AuditLogEntity,
+  DeviceReceiptEntity,
 ];

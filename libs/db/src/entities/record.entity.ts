@@ -114,3 +114,31 @@ export class AuditLogEntity {
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt!: Date;
 }
+
+export type ReceiptEvent = 'delivered' | 'opened' | 'dismissed';
+
+/** A receipt a device reported over the SDK API (APNs/FCM devices; the gateway reports its own). */
+@Entity({ name: 'device_receipts' })
+@Index('device_receipts_unprocessed_idx', { synchronize: false })
+export class DeviceReceiptEntity {
+  @PrimaryColumn({ name: 'message_id', type: 'bigint' })
+  messageId!: string;
+
+  @PrimaryColumn({ name: 'device_id', type: 'bigint' })
+  deviceId!: string;
+
+  @PrimaryColumn({ type: 'text' })
+  event!: ReceiptEvent;
+
+  @Column({ name: 'app_id', type: 'uuid' })
+  appId!: string;
+
+  @Column({ name: 'occurred_at', type: 'timestamptz' })
+  occurredAt!: Date;
+
+  @Column({ name: 'processed_at', type: 'timestamptz', nullable: true })
+  processedAt!: Date | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
+  createdAt!: Date;
+}

@@ -1,0 +1,83 @@
+import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Response } from 'express';
+import type { DataSource } from 'typeorm';
+import { HeraldError } from '@herald/common';
+import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
+import { isAppKey, SecretHasher } from '@herald/crypto';
+import { AppEntity } from '@herald/db';
+import { RateLimiter } from '@herald/platform';
+import { JPUSH_CODES, JPUSH_FAMILY, type JPushFamily } from './jpush-family';
+import type { AppRequest } from './request-context';
+
+/**
+ * The developer API's authentication: HTTP Basic `appKey:masterSecret` (the previous secret too,
+ * until its overlap window ends), then the app's per-minute quota, whose state every response
+ * reports in `X-Rate-Limit-*` as JPush does.
+ */
+@Injectable()
+export class AppAuthGuard implements CanActivate {
+  private readonly hasher: SecretHasher;
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(HERALD_CONFIG) config: HeraldConfig,
+    private readonly limiter: RateLimiter,
+    private readonly reflector: Reflector,
+  ) {
+    this.hasher = new SecretHasher(config.crypto);
+  }
+
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const family =
+      this.reflector.getAllAndOverride<JPushFamily | undefined>(JPUSH_FAMILY, [
+        context.getHandler(),
+        context.getClass(),
+      ]) ?? 'push';
+    const codes = JPUSH_CODES[family];
+    const req = context.switchToHttp().getRequest<AppRequest>();
+    const res = context.switchToHttp().getResponse<Response>();
+
+    const header = req.headers.authorization;
+    if (!header || !/^Basic\s+/i.test(header)) {
+      throw new HeraldError('unauthorized', 'missing HTTP Basic authentication (appKey:masterSecret)', {
+        jpushCode: codes.missingAuth,
+        headers: { 'WWW-Authenticate': 'Basic realm="herald"' },
+      });
+    }
+    const decoded = Buffer.from(header.replace(/^Basic\s+/i, ''), 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    const appKey = colon < 0 ? '' : decoded.slice(0, colon);
+    const secret = colon < 0 ? '' : decoded.slice(colon + 1);
+    const fail = () =>
+      new HeraldError('unauthorized', 'authentication failed: wrong appKey or masterSecret', {
+        jpushCode: codes.badAuth,
+      });
+    if (!isAppKey(appKey) || secret.length === 0) throw fail();
+
+    const app = await this.db.getRepository(AppEntity).findOne({ where: { appKey } });
+    if (!app) throw fail();
+    const current = this.hasher.verify(secret, app.masterSecretHash);
+    const previous =
+      !current &&
+      app.previousSecretHash !== null &&
+      app.previousSecretExpiresAt !== null &&
+      app.previousSecretExpiresAt.getTime() > Date.now() &&
+      this.hasher.verify(secret, app.previousSecretHash);
+    if (!current && !previous) throw fail();
+
+    const quota = await this.limiter.hit(`app:${app.id}`, app.rateLimitPerMinute);
+    const resetIn = String(Math.max(0, quota.resetAt - Math.floor(Date.now() / 1000)));
+    res.setHeader('X-Rate-Limit-Limit', String(quota.limit));
+    res.setHeader('X-Rate-Limit-Remaining', String(quota.remaining));
+    res.setHeader('X-Rate-Limit-Reset', resetIn);
+    if (!quota.allowed) {
+      throw new HeraldError('rate_limited', `over the app's limit of ${quota.limit} requests per minute`, {
+        headers: { 'Retry-After': resetIn },
+      });
+    }
+    req.heraldApp = app;
+    return true;
+  }
+}

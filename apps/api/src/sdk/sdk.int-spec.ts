@@ -1,0 +1,294 @@
+import type { INestApplication } from '@nestjs/common';
+import request from 'supertest';
+import { DeviceEntity, DeviceReceiptEntity } from '@herald/db';
+import {
+  createTenantFixture,
+  createTestContext,
+  type TenantFixture,
+  type TestContext,
+} from '@herald/testing';
+import { createApiApp } from '../api.bootstrap';
+
+describe('SDK API (real PostgreSQL and Redis)', () => {
+  let ctx: TestContext;
+  let app: INestApplication;
+  let tenant: TenantFixture;
+  const http = () => request(app.getHttpServer());
+  const register = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    http().post('/sdk/v1/register').set('X-App-Key', tenant.app.appKey).set(headers).send(body);
+  const devices = () => ctx.db.getRepository(DeviceEntity);
+
+  beforeAll(async () => {
+    // 127.0.0.1 is the test client's address: trusting it lets a test speak for a public address.
+    ctx = await createTestContext({
+      HERALD_TRUSTED_PROXIES: '127.0.0.1,::1,::ffff:127.0.0.1',
+      HERALD_SDK_REGISTER_PER_MINUTE: '1000',
+    });
+    app = await createApiApp(ctx.config);
+    await app.init();
+    tenant = await createTenantFixture(ctx.db, ctx.config);
+  });
+  afterAll(async () => {
+    await app.close();
+    await ctx.close();
+  });
+
+  it('registers a device, normalising what it reports, and hands out a working secret', async () => {
+    const res = await register({
+      platform: 'ios',
+      channel: 'apns',
+      token: 'a'.repeat(64),
+      apns_environment: 'sandbox',
+      language: 'zh-Hans-CN',
+      timezone: 'Asia/Shanghai',
+      country: 'cn',
+      province: 'gd',
+      city: 'Shenzhen',
+      app_version: '2.10.1-beta.2',
+    }).expect(200);
+    expect(res.body).toEqual({
+      registration_id: expect.stringMatching(/^[0-9a-z]{20}$/),
+      device_secret: expect.stringMatching(/^[A-Za-z0-9]{32}$/),
+      gateway_url: ctx.config.gateway.publicUrl,
+    });
+    const d = await devices().findOneByOrFail({ registrationId: res.body.registration_id });
+    expect(d).toMatchObject({
+      appId: tenant.app.app.id,
+      platform: 'ios',
+      channel: 'apns',
+      apnsEnvironment: 'sandbox',
+      language: 'zh-hans-cn',
+      timezone: 'Asia/Shanghai',
+      country: 'CN',
+      province: 'CN-GD',
+      city: 'Shenzhen',
+      appVersion: '2.10.1-beta.2',
+      status: 'active',
+    });
+    expect(d.appVersionKey).not.toBeNull();
+    expect(d.deviceSecretHash).not.toContain(res.body.device_secret);
+    await http()
+      .put(`/sdk/v1/devices/${res.body.registration_id}`)
+      .set('Authorization', `Bearer ${res.body.registration_id}:${res.body.device_secret}`)
+      .send({ os_version: '17.1' })
+      .expect(200, {});
+  });
+
+  it('gives the same device for the same token, even for two registrations at once, and rotates the secret', async () => {
+    const body = { platform: 'android', channel: 'fcm', token: 'fcm-token-race' };
+    const [a, b] = await Promise.all([register(body), register(body)]);
+    expect(a.status).toBe(200);
+    expect(b.status).toBe(200);
+    expect(a.body.registration_id).toBe(b.body.registration_id);
+    expect(await devices().countBy({ token: 'fcm-token-race' })).toBe(1);
+
+    const again = await register(body).expect(200);
+    expect(again.body.registration_id).toBe(a.body.registration_id);
+    const rid = again.body.registration_id as string;
+    // only the newest secret works
+    await http()
+      .put(`/sdk/v1/devices/${rid}`)
+      .set('Authorization', `Bearer ${rid}:${a.body.device_secret}`)
+      .send({})
+      .expect(401);
+    await http()
+      .put(`/sdk/v1/devices/${rid}`)
+      .set('Authorization', `Bearer ${rid}:${again.body.device_secret}`)
+      .send({})
+      .expect(200);
+  });
+
+  it('reactivates an invalidated device when it registers again or reports a new token', async () => {
+    const first = await register({ platform: 'android', channel: 'fcm', token: 'dead-token' }).expect(200);
+    const rid = first.body.registration_id as string;
+    await devices().update(
+      { registrationId: rid },
+      { status: 'invalid', statusReason: 'Unregistered', tokenUpdatedAt: new Date(0) },
+    );
+
+    const again = await register({ platform: 'android', channel: 'fcm', token: 'dead-token' }).expect(200);
+    let d = await devices().findOneByOrFail({ registrationId: rid });
+    expect(d.status).toBe('active');
+    expect(d.statusReason).toBeNull();
+    expect(d.tokenUpdatedAt!.getTime()).toBeGreaterThan(Date.now() - 60_000);
+
+    await devices().update(
+      { registrationId: rid },
+      { status: 'quarantined', statusReason: 'BadDeviceToken' },
+    );
+    await http()
+      .put(`/sdk/v1/devices/${rid}`)
+      .set('Authorization', `Bearer ${rid}:${again.body.device_secret}`)
+      .send({ token: 'fresh-token' })
+      .expect(200);
+    d = await devices().findOneByOrFail({ registrationId: rid });
+    expect(d).toMatchObject({ status: 'active', token: 'fresh-token', statusReason: null });
+  });
+
+  it('derives the region from a public client address, and leaves private addresses unknown', async () => {
+    const pub = await register(
+      { platform: 'android', channel: 'gateway' },
+      { 'X-Forwarded-For': '114.114.114.114' },
+    ).expect(200);
+    expect(await devices().findOneByOrFail({ registrationId: pub.body.registration_id })).toMatchObject({
+      country: 'CN',
+    });
+    const priv = await register(
+      { platform: 'android', channel: 'gateway' },
+      { 'X-Forwarded-For': '192.168.1.20' },
+    ).expect(200);
+    expect(await devices().findOneByOrFail({ registrationId: priv.body.registration_id })).toMatchObject({
+      country: null,
+      province: null,
+      city: null,
+    });
+  });
+
+  it.each([
+    [{ platform: 'ios', channel: 'apns' }, 'missing_parameter', /token/],
+    [{ platform: 'android', channel: 'apns', token: 'x' }, 'invalid_parameter', /apns is for platform ios/],
+    [
+      { platform: 'ios', channel: 'apns', token: 'x', language: '12345678901' },
+      'invalid_parameter',
+      /language/,
+    ],
+    [
+      { platform: 'ios', channel: 'apns', token: 'x', timezone: 'Mars/Base' },
+      'invalid_parameter',
+      /timezone/,
+    ],
+    [{ platform: 'ios', channel: 'apns', token: 'x', country: 'ZZ' }, 'invalid_parameter', /country/],
+    [{ platform: 'toaster', channel: 'gateway' }, 'invalid_parameter', /platform/],
+    [{ platform: 'android', channel: 'gateway', colour: 'red' }, 'invalid_parameter', /unknown field/],
+  ])('refuses bad registration %# with a clear code, storing nothing', async (body, code, message) => {
+    const before = await devices().count();
+    const res = await register(body).expect(400);
+    expect(res.body.code).toBe(code);
+    expect(res.body.message).toMatch(message);
+    expect(await devices().count()).toBe(before);
+  });
+
+  it('refuses a missing or unknown app key with 401', async () => {
+    await http().post('/sdk/v1/register').send({ platform: 'android', channel: 'gateway' }).expect(401);
+    const res = await http()
+      .post('/sdk/v1/register')
+      .set('X-App-Key', 'A'.repeat(24))
+      .send({ platform: 'android', channel: 'gateway' })
+      .expect(401);
+    expect(res.body.code).toBe('unauthorized');
+  });
+
+  it('changes tags from the device all or nothing, within the limits', async () => {
+    const reg = await register({ platform: 'android', channel: 'gateway' }).expect(200);
+    const rid = reg.body.registration_id as string;
+    const auth = { Authorization: `Bearer ${rid}:${reg.body.device_secret}` };
+    await http()
+      .post(`/sdk/v1/devices/${rid}/tags`)
+      .set(auth)
+      .send({ add: ['vip', '北京', 'a@b.c'] })
+      .expect(200, { tags: ['vip', '北京', 'a@b.c'] });
+    await http()
+      .post(`/sdk/v1/devices/${rid}/tags`)
+      .set(auth)
+      .send({ remove: ['vip'] })
+      .expect(200, { tags: ['北京', 'a@b.c'] });
+    const bad = await http()
+      .post(`/sdk/v1/devices/${rid}/tags`)
+      .set(auth)
+      .send({ add: ['ok', 'not ok!'] })
+      .expect(400);
+    expect(bad.body.code).toBe('invalid_parameter');
+    await http()
+      .post(`/sdk/v1/devices/${rid}/tags`)
+      .set(auth)
+      .send({ add: Array.from({ length: 1001 }, (_, i) => `t${i}`) })
+      .expect(400);
+    expect((await devices().findOneByOrFail({ registrationId: rid })).tags).toEqual(['北京', 'a@b.c']);
+    await http().post(`/sdk/v1/devices/${rid}/tags`).set(auth).send({ set: [] }).expect(200, { tags: [] });
+  });
+
+  it('binds an alias to at most ten devices, even when they bind at once', async () => {
+    const regs = await Promise.all(
+      Array.from({ length: 12 }, () => register({ platform: 'android', channel: 'gateway' })),
+    );
+    const results = await Promise.all(
+      regs.map((r) =>
+        http()
+          .post(`/sdk/v1/devices/${r.body.registration_id}/alias`)
+          .set('Authorization', `Bearer ${r.body.registration_id}:${r.body.device_secret}`)
+          .send({ alias: 'family' }),
+      ),
+    );
+    expect(results.filter((r) => r.status === 200)).toHaveLength(10);
+    expect(results.filter((r) => r.status === 409).map((r) => r.body.code)).toEqual(['conflict', 'conflict']);
+    expect(await devices().countBy({ appId: tenant.app.app.id, alias: 'family' })).toBe(10);
+  });
+
+  it('lets a device act only on itself', async () => {
+    const a = await register({ platform: 'android', channel: 'gateway' }).expect(200);
+    const b = await register({ platform: 'android', channel: 'gateway' }).expect(200);
+    await http()
+      .post(`/sdk/v1/devices/${b.body.registration_id}/alias`)
+      .set('Authorization', `Bearer ${a.body.registration_id}:${a.body.device_secret}`)
+      .send({ alias: 'hijack' })
+      .expect(403);
+  });
+
+  it('stores a receipt once, however often the device repeats it', async () => {
+    const reg = await register({ platform: 'ios', channel: 'apns', token: 'b'.repeat(64) }).expect(200);
+    const auth = { Authorization: `Bearer ${reg.body.registration_id}:${reg.body.device_secret}` };
+    for (let i = 0; i < 3; i++) {
+      await http()
+        .post('/sdk/v1/receipts')
+        .set(auth)
+        .send({ msg_id: '1000000042', event: 'opened' })
+        .expect(200, {});
+    }
+    await http()
+      .post('/sdk/v1/receipts')
+      .set(auth)
+      .send({ msg_id: 1000000042, event: 'delivered', at: '2026-11-22T10:00:00+08:00' })
+      .expect(200);
+    const rows = await ctx.db.getRepository(DeviceReceiptEntity).find({ order: { event: 'ASC' } });
+    expect(rows.map((r) => [r.messageId, r.event])).toEqual([
+      ['1000000042', 'delivered'],
+      ['1000000042', 'opened'],
+    ]);
+    expect(rows[0].occurredAt.toISOString()).toBe('2026-11-22T02:00:00.000Z');
+    await http().post('/sdk/v1/receipts').set(auth).send({ msg_id: 'abc', event: 'opened' }).expect(400);
+  });
+});
+
+describe('SDK registration rate limit', () => {
+  let ctx: TestContext;
+  let app: INestApplication;
+
+  beforeAll(async () => {
+    ctx = await createTestContext({ HERALD_SDK_REGISTER_PER_MINUTE: '3' });
+    app = await createApiApp(ctx.config);
+    await app.init();
+  });
+  afterAll(async () => {
+    await app.close();
+    await ctx.close();
+  });
+
+  it('answers 429 with Retry-After once an address is over its limit, and registers nothing more', async () => {
+    const { app: created } = await createTenantFixture(ctx.db, ctx.config);
+    const send = () =>
+      request(app.getHttpServer())
+        .post('/sdk/v1/register')
+        .set('X-App-Key', created.appKey)
+        .send({ platform: 'android', channel: 'gateway' });
+    const statuses: number[] = [];
+    for (let i = 0; i < 5; i++) statuses.push((await send()).status);
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    const res = await send().expect(429);
+    expect(res.body).toEqual({
+      code: 'rate_limited',
+      message: expect.stringMatching(/at most 3 per minute/),
+    });
+    expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+    expect(await ctx.db.getRepository(DeviceEntity).count()).toBe(3);
+  });
+});

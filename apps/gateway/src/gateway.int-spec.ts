@@ -1,0 +1,506 @@
+import type { INestApplication } from '@nestjs/common';
+import { WebSocket } from 'ws';
+import { HeraldGatewayClient, type WebSocketConstructor } from '@herald/gateway-client';
+import type { MsgFrame } from '@herald/gateway-protocol';
+import { GatewayDeliveryAdapter, InboxStore, PresenceReader, type GatewayMessage } from '@herald/providers';
+import {
+  createDevice,
+  createTenantFixture,
+  createTestContext,
+  testConfig,
+  type CreatedDevice,
+  type TenantFixture,
+  type TestContext,
+} from '@herald/testing';
+import { startGateway } from './gateway.bootstrap';
+import { freePort, RawClient, sleep, type Frame } from './gateway.test-kit';
+
+/**
+ * Real `ws` clients against two in-process gateway nodes sharing one database and Redis namespace.
+ * Timing knobs are shrunk through configuration (heartbeat floor 1 s, grace 1 s, slow grace 0.5 s).
+ */
+let ctx: TestContext;
+let fixture: TenantFixture;
+let nodeA: INestApplication;
+let nodeB: INestApplication;
+let urlA: string;
+let urlB: string;
+let adapter: GatewayDeliveryAdapter;
+let inbox: InboxStore;
+const INBOX_MAX = 5;
+
+const env = (ns: string, db: string, node: string, port: number) => ({
+  DATABASE_URL: db,
+  HERALD_QUEUE_PREFIX: ns,
+  HERALD_GATEWAY_NODE_ID: node,
+  HERALD_GATEWAY_PORT: String(port),
+  HERALD_BIND_HOST: '127.0.0.1',
+  HERALD_GATEWAY_INBOX_MAX: String(INBOX_MAX),
+  HERALD_GATEWAY_MIN_HEARTBEAT_SECONDS: '1',
+  HERALD_GATEWAY_IDLE_GRACE_SECONDS: '1',
+  HERALD_GATEWAY_HELLO_TIMEOUT_MS: '1500',
+  HERALD_GATEWAY_SLOW_BYTES: '65536',
+  HERALD_GATEWAY_SLOW_GRACE_MS: '500',
+  HERALD_GATEWAY_PRESENCE_TTL_SECONDS: '30',
+  HERALD_LOG_LEVEL: 'error',
+});
+
+async function startNode(node: string): Promise<[INestApplication, string]> {
+  const port = await freePort();
+  const app = await startGateway(testConfig(env(ctx.namespace, ctx.config.database.url, node, port)), node);
+  return [app, `ws://127.0.0.1:${port}/v1/connect`];
+}
+
+beforeAll(async () => {
+  ctx = await createTestContext();
+  fixture = await createTenantFixture(ctx.db, ctx.config);
+  [nodeA, urlA] = await startNode('node-a');
+  [nodeB, urlB] = await startNode('node-b');
+  adapter = new GatewayDeliveryAdapter(ctx.redis, { prefix: ctx.namespace, inboxMax: INBOX_MAX });
+  inbox = new InboxStore(ctx.redis, ctx.namespace);
+}, 30_000);
+
+afterAll(async () => {
+  await nodeA?.close();
+  await nodeB?.close();
+  await ctx?.close();
+});
+
+const device = (): Promise<CreatedDevice> =>
+  createDevice(ctx.db, ctx.config, fixture.app.app, { channel: 'gateway' });
+
+/** A message row, so acks and events can land in the ledger (deliveries references messages). */
+async function message(ttl = 3600, extra: Partial<GatewayMessage> = {}): Promise<GatewayMessage> {
+  const [row] = await ctx.db.query<{ id: string }[]>(
+    `INSERT INTO messages (app_id, request, audience, platforms, time_to_live) VALUES ($1, '{}', '"all"', '{android}', $2) RETURNING id`,
+    [fixture.app.app.id, ttl],
+  );
+  return {
+    id: String(row.id),
+    kind: 'notification',
+    body: { alert: `hi ${row.id}` },
+    sentAt: Date.now(),
+    timeToLive: ttl,
+    ...extra,
+  };
+}
+
+async function connect(url: string, d: CreatedDevice, hb?: number): Promise<RawClient> {
+  const c = await RawClient.open(hb ? `${url}?hb=${hb}` : url, { Authorization: d.bearer });
+  await c.until((f) => f.some((x) => x.t === 'welcome'));
+  return c;
+}
+
+async function closeClient(c: RawClient) {
+  c.ws.close(1000);
+  await c.closed;
+}
+
+const byeThenClose = async (c: RawClient, reason: string, code: number) => {
+  await expect(c.closed).resolves.toEqual({ code });
+  expect(c.frames.at(-1)).toEqual({ t: 'bye', reason });
+};
+
+describe('authentication', () => {
+  it('welcomes a device authenticated by header, proposing 240 s when nothing is known', async () => {
+    const d = await device();
+    const c = await connect(urlA, d);
+    expect(c.of('welcome')[0]).toMatchObject({ t: 'welcome', hb: 240, server_time: expect.any(Number) });
+    await closeClient(c);
+  });
+
+  it('authenticates with a hello frame and takes its proposed heartbeat', async () => {
+    const d = await device();
+    const c = await RawClient.open(urlB);
+    c.send({ t: 'hello', rid: d.device.registrationId, secret: d.deviceSecret, hb: 90, sdk: 'test/1' });
+    await c.until((f) => f.some((x) => x.t === 'welcome'));
+    expect(c.of('welcome')[0].hb).toBe(90);
+    await closeClient(c);
+  });
+
+  it('closes 4001 with bye auth_failed on a wrong secret, an unknown device, or no hello in time', async () => {
+    const d = await device();
+    const wrong = await RawClient.open(urlA, { Authorization: `Bearer ${d.device.registrationId}:nope` });
+    await byeThenClose(wrong, 'auth_failed', 4001);
+    const unknown = await RawClient.open(urlA);
+    unknown.send({ t: 'hello', rid: 'nobody', secret: 'x' });
+    await byeThenClose(unknown, 'auth_failed', 4001);
+    const silent = await RawClient.open(urlA);
+    await byeThenClose(silent, 'auth_failed', 4001);
+  });
+});
+
+describe('protocol errors', () => {
+  it.each([
+    ['unknown t', '{"t":"dance"}'],
+    ['not JSON', 'hello?'],
+    ['a frame over 64 KiB', JSON.stringify({ t: 'ping', pad: 'x'.repeat(70_000) })],
+  ])('closes 4004 on %s', async (_name, text) => {
+    const c = await connect(urlA, await device());
+    c.send(text);
+    await byeThenClose(c, 'protocol_error', 4004);
+  });
+
+  it('answers an application ping with pong', async () => {
+    const c = await connect(urlA, await device());
+    c.send({ t: 'ping' });
+    await c.until((f) => f.some((x) => x.t === 'pong'));
+    await closeClient(c);
+  });
+
+  it('closes 4003 after 2 × hb + grace with nothing from the client, not before', async () => {
+    const c = await connect(urlA, await device(), 1);
+    expect(c.of('welcome')[0].hb).toBe(1);
+    const kept = await connect(urlA, await device(), 1);
+    const pinger = setInterval(() => kept.ws.ping(), 500);
+    await byeThenClose(c, 'idle', 4003);
+    expect(kept.ws.readyState).toBe(WebSocket.OPEN);
+    clearInterval(pinger);
+    await closeClient(kept);
+  }, 15_000);
+});
+
+describe('delivery', () => {
+  it('keeps messages for an offline device and delivers them in order on connect; acks count once', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const msgs = [await message(), await message(), await message()];
+    msgs.forEach((m, i) => (m.sentAt = Date.now() + i));
+    for (const m of [msgs[2], msgs[0], msgs[1]]) {
+      expect(await adapter.deliver(m, [rid])).toEqual([{ kind: 'sent' }]);
+    }
+    // Idempotent: a retried shard inserts nothing new.
+    await adapter.deliver(msgs[0], [rid]);
+    const c = await connect(urlB, d);
+    await c.until((f) => f.filter((x) => x.t === 'msg').length === 3);
+    expect(c.msgIds()).toEqual(msgs.map((m) => m.id));
+    expect(c.of('msg')[0]).toMatchObject({
+      kind: 'notification',
+      body: { alert: `hi ${msgs[0].id}` },
+      sent_at: msgs[0].sentAt,
+      expires_at: msgs[0].sentAt + 3_600_000,
+    });
+    c.send({ t: 'ack', ids: msgs.map((m) => m.id) });
+    c.send({ t: 'ack', ids: [msgs[0].id] });
+    await waitFor(async () => (await delivered(msgs[0].id)) === '1' && (await inbox.size(rid)) === 0);
+    const [row] = await ctx.db.query<{ state: string; delivered_at: Date }[]>(
+      `SELECT state, delivered_at FROM deliveries WHERE message_id = $1 AND device_id = $2`,
+      [msgs[0].id, d.device.id],
+    );
+    expect(row.state).toBe('delivered');
+    expect(row.delivered_at).toBeInstanceOf(Date);
+    // After an ack, the same message id is never stored again.
+    await adapter.deliver(msgs[0], [rid]);
+    expect(await inbox.size(rid)).toBe(0);
+    await sleep(100);
+    expect(await delivered(msgs[0].id)).toBe('1');
+    await closeClient(c);
+  });
+
+  it('rings the node holding an online device', async () => {
+    const d = await device();
+    const c = await connect(urlA, d);
+    const m = await message();
+    await adapter.deliver(m, [d.device.registrationId]);
+    await c.until((f) => f.some((x) => x.t === 'msg' && x.id === m.id));
+    await closeClient(c);
+  });
+
+  it('redelivers unacknowledged messages on the next connection, at most 32 in flight', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const big = new GatewayDeliveryAdapter(ctx.redis, { prefix: ctx.namespace, inboxMax: 100 });
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const m = await message(3600, { sentAt: Date.now() + i });
+      ids.push(m.id);
+      await big.deliver(m, [rid]);
+    }
+    const first = await connect(urlA, d);
+    await first.until((f) => f.filter((x) => x.t === 'msg').length === 32);
+    await sleep(200);
+    expect(first.msgIds()).toEqual(ids.slice(0, 32));
+    await closeClient(first);
+    const second = await connect(urlB, d);
+    await second.until((f) => f.filter((x) => x.t === 'msg').length === 32);
+    expect(second.msgIds()).toEqual(ids.slice(0, 32));
+    second.send({ t: 'ack', ids: ids.slice(0, 5) });
+    await second.until((f) => f.filter((x) => x.t === 'msg').length === 37);
+    expect(second.msgIds().slice(32)).toEqual(ids.slice(32, 37));
+    await closeClient(second);
+  });
+
+  it('never delivers expired messages, and drops them from the inbox', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const m = await message(1);
+    await adapter.deliver(m, [rid]);
+    const live = await message(3600);
+    await adapter.deliver(live, [rid]);
+    await sleep(1_100);
+    const c = await connect(urlA, d);
+    await c.until((f) => f.some((x) => x.t === 'msg'));
+    await sleep(100);
+    expect(c.msgIds()).toEqual([live.id]);
+    expect(await inbox.size(rid)).toBe(1);
+    await closeClient(c);
+  });
+
+  it('offers TTL 0 only to connected devices and never stores it', async () => {
+    const online = await device();
+    const offline = await device();
+    const c = await connect(urlB, online);
+    const m = await message(0);
+    expect(await adapter.deliver(m, [online.device.registrationId, offline.device.registrationId])).toEqual([
+      { kind: 'sent' },
+      { kind: 'permanent', reason: 'offline' },
+    ]);
+    await c.until((f) => f.some((x) => x.t === 'msg' && x.id === m.id));
+    expect(await inbox.size(online.device.registrationId)).toBe(0);
+    const later = await connect(urlA, offline);
+    await sleep(200);
+    expect(later.msgIds()).toEqual([]);
+    await closeClient(c);
+    await closeClient(later);
+  });
+
+  it('caps the inbox, dropping the oldest as inbox_full', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const msgs: GatewayMessage[] = [];
+    const dropped: string[] = [];
+    for (let i = 0; i < INBOX_MAX + 2; i++) {
+      const m = await message(3600, { sentAt: Date.now() + i });
+      msgs.push(m);
+      const r = await adapter.send(m, [rid]);
+      dropped.push(...r.dropped.map((x) => `${x.messageId}:${x.reason}`));
+    }
+    expect(dropped).toEqual([`${msgs[0].id}:inbox_full`, `${msgs[1].id}:inbox_full`]);
+    const c = await connect(urlA, d);
+    await c.until((f) => f.filter((x) => x.t === 'msg').length === INBOX_MAX);
+    expect(c.msgIds()).toEqual(msgs.slice(2).map((m) => m.id));
+    await closeClient(c);
+  });
+
+  it('override replaces an undelivered message, or carries replaces when it was delivered', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const old = await message();
+    await adapter.deliver(old, [rid]);
+    const newer = await message(3600, { overrideMsgId: old.id });
+    await adapter.deliver(newer, [rid]);
+    const c = await connect(urlA, d);
+    await c.until((f) => f.some((x) => x.t === 'msg'));
+    await sleep(100);
+    expect(c.of('msg')).toEqual([expect.objectContaining({ id: newer.id })]);
+    expect(c.of('msg')[0].replaces).toBeUndefined();
+    c.send({ t: 'ack', ids: [newer.id] });
+    await waitFor(async () => (await inbox.size(rid)) === 0);
+    const third = await message(3600, { overrideMsgId: newer.id });
+    await adapter.deliver(third, [rid]);
+    await c.until((f) => f.some((x) => x.id === third.id));
+    expect(c.of('msg').at(-1)).toMatchObject({ id: third.id, replaces: newer.id });
+    await closeClient(c);
+  });
+
+  it('recall removes undelivered copies and sends recall to devices that have it', async () => {
+    const has = await device();
+    const offlineHas = await device();
+    const waiting = await device();
+    const m = await message();
+    const c = await connect(urlA, has);
+    const o = await connect(urlB, offlineHas);
+    await adapter.deliver(m, [
+      has.device.registrationId,
+      offlineHas.device.registrationId,
+      waiting.device.registrationId,
+    ]);
+    await c.until((f) => f.some((x) => x.id === m.id));
+    await o.until((f) => f.some((x) => x.id === m.id));
+    o.send({ t: 'ack', ids: [m.id] });
+    await sleep(100);
+    await closeClient(o);
+    expect(
+      await adapter.recall(m.id, [
+        has.device.registrationId,
+        offlineHas.device.registrationId,
+        waiting.device.registrationId,
+      ]),
+    ).toEqual(['had', 'had', 'removed']);
+    await c.until((f) => f.some((x) => x.t === 'recall' && x.id === m.id));
+    const back = await connect(urlA, offlineHas);
+    await back.until((f) => f.some((x) => x.t === 'recall' && x.id === m.id));
+    const w = await connect(urlB, waiting);
+    await sleep(200);
+    expect(w.frames.filter((f) => f.t !== 'welcome')).toEqual([]);
+    for (const x of [c, back, w]) await closeClient(x);
+  });
+});
+
+describe('receipts and presence', () => {
+  it('counts an opened event once as a click', async () => {
+    const d = await device();
+    const m = await message();
+    await adapter.deliver(m, [d.device.registrationId]);
+    const c = await connect(urlA, d);
+    await c.until((f) => f.some((x) => x.id === m.id));
+    c.send({ t: 'ack', ids: [m.id] });
+    c.send({ t: 'event', id: m.id, ev: 'opened' });
+    c.send({ t: 'event', id: m.id, ev: 'opened' });
+    c.send({ t: 'event', id: m.id, ev: 'dismissed' });
+    await waitFor(async () => {
+      const rows = await ctx.db.query<Record<string, string>[]>(
+        `SELECT delivered, clicked, dismissed FROM message_counters WHERE message_id = $1 AND channel = 'gateway'`,
+        [m.id],
+      );
+      return rows[0]?.clicked === '1' && rows[0]?.dismissed === '1' && rows[0]?.delivered === '1';
+    });
+    await sleep(150);
+    const [counters] = await ctx.db.query<Record<string, string>[]>(
+      `SELECT delivered, clicked FROM message_counters WHERE message_id = $1`,
+      [m.id],
+    );
+    expect(counters).toEqual({ delivered: '1', clicked: '1' });
+    await closeClient(c);
+  });
+
+  it('reports presence for /v3/devices/status', async () => {
+    const d = await device();
+    const reader = new PresenceReader(ctx.redis, ctx.namespace);
+    const rid = d.device.registrationId;
+    expect((await reader.status([rid])).get(rid)).toEqual({ online: false, lastOnlineTime: null });
+    const c = await connect(urlA, d);
+    await waitFor(async () => (await reader.status([rid])).get(rid)!.online);
+    await closeClient(c);
+    await waitFor(async () => !(await reader.status([rid])).get(rid)!.online);
+    expect((await reader.status([rid])).get(rid)!.lastOnlineTime).toBeInstanceOf(Date);
+    await waitFor(async () => {
+      const [row] = await ctx.db.query<{ last_seen_at: Date | null }[]>(
+        `SELECT last_seen_at FROM devices WHERE id = $1`,
+        [d.device.id],
+      );
+      return row.last_seen_at !== null;
+    });
+  });
+
+  it('proposes the heartbeat remembered in the database when the client proposes none', async () => {
+    const d = await device();
+    await ctx.db.query(`UPDATE devices SET stable_heartbeat = 150 WHERE id = $1`, [d.device.id]);
+    const c = await connect(urlB, d);
+    expect(c.of('welcome')[0].hb).toBe(150);
+    await closeClient(c);
+  });
+
+  it('remembers the heartbeat that held (within the contract bounds) and proposes it next time', async () => {
+    const d = await device();
+    const c = await connect(urlA, d, 2);
+    const pinger = setInterval(() => c.ws.ping(), 500);
+    await sleep(2_600);
+    clearInterval(pinger);
+    await closeClient(c);
+    await waitFor(async () => {
+      const [row] = await ctx.db.query<{ stable_heartbeat: number | null }[]>(
+        `SELECT stable_heartbeat FROM devices WHERE id = $1`,
+        [d.device.id],
+      );
+      return row.stable_heartbeat === 30;
+    });
+    // The cache of node A knows it too; node B reads it from the database.
+    for (const url of [urlA, urlB]) {
+      const again = await connect(url, d);
+      expect(again.of('welcome')[0].hb).toBe(30);
+      await closeClient(again);
+    }
+  });
+});
+
+describe('moving between nodes', () => {
+  it('a second connection on another node replaces the first (4002) and gets the inbox', async () => {
+    const d = await device();
+    const first = await connect(urlA, d);
+    const second = await connect(urlB, d);
+    await byeThenClose(first, 'replaced', 4002);
+    const m = await message();
+    await adapter.deliver(m, [d.device.registrationId]);
+    await second.until((f) => f.some((x) => x.id === m.id));
+    const third = await connect(urlB, d);
+    await byeThenClose(second, 'replaced', 4002);
+    await closeClient(third);
+  });
+
+  it('closes 4005 a client that never reads', async () => {
+    const d = await device();
+    const c = await connect(urlA, d);
+    (c.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    const body = { alert: 'x'.repeat(60_000) };
+    for (let i = 0; i < 150; i++)
+      await adapter.deliver({ ...(await message(0)), body }, [d.device.registrationId]);
+    await sleep(2_500);
+    (c.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    await expect(c.closed).resolves.toEqual({ code: 4005 });
+    expect(c.frames.at(-1)).toEqual({ t: 'bye', reason: 'too_slow' });
+  }, 20_000);
+});
+
+describe('the reference client', () => {
+  it('receives, de-duplicates and acks; on shutdown (1001) it reconnects elsewhere and gets the rest', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const started = await startNode('node-c');
+    let nodeC: INestApplication | undefined = started[0];
+    const urlC = started[1];
+    const urls = [urlC, urlB];
+    const got: MsgFrame[] = [];
+    const states: (number | undefined)[] = [];
+    const client = new HeraldGatewayClient({
+      url: () => urls[0],
+      registrationId: rid,
+      secret: d.deviceSecret,
+      WebSocket: WebSocket as unknown as WebSocketConstructor,
+      onMessage: (msg) => void got.push(msg),
+      onState: (state, detail) => state === 'closed' && states.push(detail?.code),
+      reconnect: { baseMs: 50 },
+      heartbeat: { initialSeconds: 60 },
+    });
+    client.start();
+    await waitFor(async () => client.connected);
+    const m1 = await message();
+    await adapter.deliver(m1, [rid]);
+    await waitFor(async () => got.length === 1 && (await inbox.size(rid)) === 0);
+    // A duplicate id (e.g. a redelivery) reaches the app once.
+    await ctx.redis.publish(
+      `${ctx.namespace}:gw:node:node-c`,
+      `l\n${JSON.stringify({ rids: [rid], frame: JSON.stringify({ t: 'msg', id: m1.id, kind: 'notification', body: {}, sent_at: 1, expires_at: Date.now() + 9e5 }) })}`,
+    );
+    await sleep(200);
+    expect(got.map((g) => g.id)).toEqual([m1.id]);
+    urls.shift();
+    await nodeC.close();
+    nodeC = undefined;
+    expect(states[0]).toBe(1001);
+    const m2 = await message();
+    await adapter.deliver(m2, [rid]);
+    await waitFor(async () => got.length === 2);
+    expect(got[1].id).toBe(m2.id);
+    client.stop();
+    expect(urlC).toBeDefined();
+  }, 20_000);
+});
+
+async function delivered(id: string): Promise<string | undefined> {
+  const rows = await ctx.db.query<{ delivered: string }[]>(
+    `SELECT delivered FROM message_counters WHERE message_id = $1 AND channel = 'gateway'`,
+    [id],
+  );
+  return rows[0]?.delivered;
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    await sleep(25);
+  }
+}
+
+export type { Frame };

@@ -1,0 +1,511 @@
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import {
+  Inject,
+  Injectable,
+  Logger,
+  type OnApplicationBootstrap,
+  type OnModuleDestroy,
+} from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
+import type { Redis } from 'ioredis';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
+import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
+import {
+  CLOSE_CODE_OF,
+  CONNECT_PATH,
+  HEARTBEAT,
+  MAX_IN_FLIGHT,
+  negotiateHeartbeat,
+  parseBearer,
+  parseClientFrame,
+  type ByeReason,
+  type ClientFrame,
+} from '@herald/gateway-protocol';
+import { REDIS } from '@herald/platform';
+import { encodeKick, GatewayKeys, InboxStore, parsePresence, PresenceStore } from '@herald/providers';
+import { closeRedis, createRedis } from '@herald/queue';
+import { DeviceAuthService, type AuthedDevice } from './device-auth.service';
+import { ReceiptWriter } from './receipt.writer';
+
+const enum State {
+  Pending,
+  Open,
+  Closed,
+}
+
+/**
+ * One WebSocket. Kept small on purpose (a node holds hundreds of thousands): no per-connection timers
+ * or closures; one sweep per second enforces hello timeouts, heartbeats and slow consumers.
+ */
+class Connection {
+  state = State.Pending;
+  device: AuthedDevice | undefined;
+  hb = 0;
+  proposedHb: number | undefined;
+  lastSeen: number;
+  readonly openedAt: number;
+  /** Message ids sent and not yet acknowledged; null while empty. */
+  inflight: Set<string> | null = null;
+  pumping = false;
+  repump = false;
+  /** The last fetch stopped at the in-flight limit: more may be waiting. */
+  saturated = false;
+  slowSince = 0;
+  hbRecorded = false;
+
+  constructor(
+    readonly id: string,
+    readonly ws: WebSocket,
+    now: number,
+  ) {
+    this.lastSeen = now;
+    this.openedAt = now;
+  }
+}
+
+const CONN = Symbol('herald.connection');
+const SERVER = Symbol('herald.gateway');
+type Tagged = WebSocket & { [CONN]?: Connection };
+
+/**
+ * The `/v1/connect` endpoint of docs/gateway-protocol.md on the gateway app's HTTP server. Inboxes
+ * and routing live in Redis; this node holds sockets, the in-flight window and nothing else.
+ */
+@Injectable()
+export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
+  private readonly logger = new Logger('gateway');
+  private readonly wss: WebSocketServer;
+  private readonly inbox: InboxStore;
+  private readonly presence: PresenceStore;
+  private readonly keys: GatewayKeys;
+  private readonly byRid = new Map<string, Connection>();
+  private readonly all = new Set<Connection>();
+  private readonly nodeId: string;
+  private subscriber: Redis | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private presenceTimer: NodeJS.Timeout | undefined;
+  private nextConnId = 0;
+  private closing = false;
+  private readonly hello: number;
+  private readonly grace: number;
+
+  constructor(
+    @Inject(HERALD_CONFIG) private readonly config: HeraldConfig,
+    @Inject(REDIS) private readonly redis: Redis,
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly auth: DeviceAuthService,
+    private readonly receipts: ReceiptWriter,
+  ) {
+    const prefix = config.redis.queuePrefix;
+    this.inbox = new InboxStore(redis, prefix);
+    this.presence = new PresenceStore(redis, prefix);
+    this.keys = new GatewayKeys(prefix);
+    this.nodeId = config.gateway.nodeId;
+    this.hello = config.gateway.helloTimeoutMs;
+    this.grace = config.gateway.idleGraceSeconds * 1000;
+    // ws closes oversized frames itself with 1009 and no `bye`; its cap sits above the contract's so
+    // frames up to the hard cap get the contract's 4004 from us instead.
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: Math.max(config.gateway.maxFrameBytes * 4, 262_144),
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+  }
+
+  get connectionCount(): number {
+    return this.all.size;
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.subscriber = createRedis(this.config.redis.url, 'worker', `herald-gateway-${this.nodeId}`);
+    this.subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) =>
+      this.onRing(message.toString('utf8')),
+    );
+    await this.subscriber.subscribe(this.keys.node(this.nodeId));
+    const server = this.adapterHost.httpAdapter.getHttpServer() as import('node:http').Server;
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+      this.onUpgrade(req, socket, head),
+    );
+    this.sweepTimer = setInterval(() => this.sweep(), 1_000);
+    this.sweepTimer.unref();
+    const refreshMs = (this.config.gateway.presenceTtlSeconds * 1000) / 3;
+    this.presenceTimer = setInterval(() => void this.refreshPresence(), refreshMs);
+    this.presenceTimer.unref();
+  }
+
+  /** Graceful shutdown: `bye shutdown` + 1001 to every client, presence cleared, receipts written. */
+  async onModuleDestroy(): Promise<void> {
+    this.closing = true;
+    clearInterval(this.sweepTimer);
+    clearInterval(this.presenceTimer);
+    const conns = [...this.all];
+    const closed = conns.map(
+      (c) =>
+        new Promise<void>((resolve) =>
+          c.ws.readyState === WebSocket.CLOSED ? resolve() : c.ws.once('close', () => resolve()),
+        ),
+    );
+    for (const c of conns) this.bye(c, 'shutdown');
+    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 2_000).unref())]);
+    for (const c of conns) if (c.ws.readyState !== WebSocket.CLOSED) c.ws.terminate();
+    await this.releaseAll(conns);
+    await this.receipts.flush();
+    if (this.subscriber) await closeRedis(this.subscriber);
+    this.wss.close();
+  }
+
+  private onUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    if (url.pathname !== CONNECT_PATH || this.closing) {
+      socket.end(
+        `HTTP/1.1 ${this.closing ? '503 Service Unavailable' : '404 Not Found'}\r\nConnection: close\r\n\r\n`,
+      );
+      return;
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, req, url));
+  }
+
+  private onConnection(ws: Tagged, req: IncomingMessage, url: URL): void {
+    const conn = new Connection((this.nextConnId++).toString(36), ws, Date.now());
+    ws[CONN] = conn;
+    this.all.add(conn);
+    ws.on('message', onMessage);
+    ws.on('ping', onActivity);
+    ws.on('pong', onActivity);
+    ws.on('close', onClose);
+    ws.on('error', onError);
+    (ws as unknown as { [SERVER]: GatewayServer })[SERVER] = this;
+    const hb = Number(url.searchParams.get('hb'));
+    if (Number.isFinite(hb) && hb > 0) conn.proposedHb = hb;
+    const bearer = parseBearer(req.headers.authorization);
+    if (bearer) void this.authenticate(conn, bearer.rid, bearer.secret);
+  }
+
+  handleMessage(conn: Connection, data: RawData, isBinary: boolean): void {
+    conn.lastSeen = Date.now();
+    const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
+    if (isBinary || size > this.config.gateway.maxFrameBytes) return this.bye(conn, 'protocol_error');
+    const text = Array.isArray(data)
+      ? Buffer.concat(data).toString('utf8')
+      : Buffer.from(data as Buffer).toString('utf8');
+    const parsed = parseClientFrame(text);
+    if (!parsed.ok) return this.bye(conn, conn.state === State.Pending ? 'auth_failed' : 'protocol_error');
+    const frame: ClientFrame = parsed.frame;
+    if (conn.state === State.Pending) {
+      if (frame.t !== 'hello') return this.bye(conn, 'auth_failed');
+      if (conn.device) return; // authentication in progress
+      if (frame.hb !== undefined) conn.proposedHb = frame.hb;
+      void this.authenticate(conn, frame.rid, frame.secret);
+      return;
+    }
+    if (conn.state !== State.Open) return;
+    const device = conn.device!;
+    switch (frame.t) {
+      case 'ack': {
+        if (conn.inflight) {
+          for (const id of frame.ids) conn.inflight.delete(id);
+          if (conn.inflight.size === 0) conn.inflight = null;
+        }
+        const written = this.receipts.ack(
+          { rid: device.registrationId, deviceId: device.id, appId: device.appId },
+          frame.ids,
+        );
+        // Only a full window can hide waiting messages (anything new rings us); refill it once the acks
+        // are out of the inbox, or the fetch would return them again.
+        if (conn.saturated) {
+          conn.saturated = false;
+          void written.then(() => this.pump(conn));
+        }
+        return;
+      }
+      case 'event':
+        this.receipts
+          .event({ rid: device.registrationId, deviceId: device.id, appId: device.appId }, frame.id, frame.ev)
+          .catch((err: unknown) => this.logger.error({ err }, 'event write failed'));
+        return;
+      case 'ping':
+        conn.ws.send('{"t":"pong"}');
+        return;
+      case 'hello':
+        // Already authenticated by header; a redundant hello changes nothing.
+        return;
+    }
+  }
+
+  private async authenticate(conn: Connection, rid: string, secret: string): Promise<void> {
+    // Marks "in progress" so a second hello is ignored; replaced with the real device below.
+    conn.device = { id: '', appId: '', registrationId: rid, stableHeartbeat: null };
+    let device: AuthedDevice | null;
+    try {
+      device = await this.auth.verify(rid, secret);
+    } catch (err) {
+      this.logger.error({ err }, 'device lookup failed');
+      device = null;
+    }
+    if (conn.state !== State.Pending) return;
+    if (!device) {
+      conn.device = undefined;
+      return this.bye(conn, 'auth_failed');
+    }
+    conn.device = device;
+    conn.hb = negotiateHeartbeat(
+      conn.proposedHb,
+      device.stableHeartbeat,
+      this.config.gateway.minHeartbeatSeconds,
+    );
+    const local = this.byRid.get(rid);
+    if (local && local !== conn) this.bye(local, 'replaced');
+    this.byRid.set(rid, conn);
+    conn.state = State.Open;
+    conn.lastSeen = Date.now();
+    conn.ws.send(JSON.stringify({ t: 'welcome', hb: conn.hb, server_time: Date.now() }));
+    this.receipts.touch(device.id);
+    try {
+      const previous = parsePresence(
+        await this.presence.claim(
+          rid,
+          this.presenceValue(conn),
+          this.config.gateway.presenceTtlSeconds * 1000,
+        ),
+      );
+      if (previous && !(previous.nodeId === this.nodeId && previous.connId === conn.id)) {
+        if (previous.nodeId !== this.nodeId) {
+          await this.redis.publish(this.keys.node(previous.nodeId), encodeKick(rid, previous.connId));
+        }
+      }
+      await this.deliverRecalls(conn);
+      await this.pump(conn);
+    } catch (err) {
+      this.logger.error({ err }, 'connection setup failed');
+    }
+  }
+
+  private presenceValue(conn: Connection): string {
+    return `${this.nodeId}|${conn.id}`;
+  }
+
+  private pump(conn: Connection): Promise<void> {
+    return this.pumpMany([conn]);
+  }
+
+  /**
+   * Sends inbox entries in `sent_at` order while fewer than 32 are unacknowledged. A ring names many
+   * devices at once, so their fetches go to Redis in one pipeline (one write, one read) rather than
+   * one round trip each.
+   */
+  private async pumpMany(candidates: Iterable<Connection>): Promise<void> {
+    const batch: Connection[] = [];
+    for (const conn of candidates) {
+      if (conn.pumping) conn.repump = true;
+      else if (conn.state === State.Open && (conn.inflight?.size ?? 0) < MAX_IN_FLIGHT) batch.push(conn);
+    }
+    if (batch.length === 0) return;
+    for (const conn of batch) {
+      conn.pumping = true;
+      conn.repump = false;
+    }
+    const again: Connection[] = [];
+    try {
+      const now = Date.now();
+      const p = this.redis.pipeline();
+      for (const conn of batch) {
+        this.inbox.queueFetch(
+          p,
+          conn.device!.registrationId,
+          MAX_IN_FLIGHT + (conn.inflight?.size ?? 0),
+          now,
+        );
+      }
+      const replies = (await p.exec()) ?? [];
+      batch.forEach((conn, i) => {
+        const [err, reply] = replies[i] ?? [new Error('no reply')];
+        if (err || conn.state !== State.Open) return;
+        for (const e of InboxStore.decodeFetch(reply)) {
+          const set = (conn.inflight ??= new Set());
+          if (set.size >= MAX_IN_FLIGHT) break;
+          if (set.has(e.id)) continue;
+          set.add(e.id);
+          this.sendRaw(conn, e.frame);
+        }
+        if ((conn.inflight?.size ?? 0) >= MAX_IN_FLIGHT) conn.saturated = true;
+      });
+    } catch (err) {
+      this.logger.error({ err }, 'inbox fetch failed');
+    } finally {
+      for (const conn of batch) {
+        conn.pumping = false;
+        if (conn.repump) again.push(conn);
+      }
+    }
+    if (again.length > 0) await this.pumpMany(again);
+  }
+
+  private async deliverRecalls(conn: Connection): Promise<void> {
+    const ids = await this.inbox.takeRecalls(conn.device!.registrationId);
+    if (conn.state !== State.Open) return;
+    for (const id of ids) {
+      conn.inflight?.delete(id);
+      this.sendRaw(conn, JSON.stringify({ t: 'recall', id }));
+    }
+  }
+
+  private sendRaw(conn: Connection, frame: string): void {
+    conn.ws.send(frame);
+    if (conn.ws.bufferedAmount > this.config.gateway.slowBytes && conn.slowSince === 0)
+      conn.slowSince = Date.now();
+  }
+
+  private onRing(message: string): void {
+    const nl = message.indexOf('\n');
+    const op = message.slice(0, nl);
+    const rest = message.slice(nl + 1);
+    if (op === 'l') {
+      const { rids, frame } = JSON.parse(rest) as { rids: string[]; frame: string };
+      for (const rid of rids) {
+        const conn = this.byRid.get(rid);
+        if (conn?.state === State.Open) this.sendRaw(conn, frame);
+      }
+      return;
+    }
+    if (op === 'k') {
+      const [rid, connId] = rest.split('\n');
+      const conn = this.byRid.get(rid);
+      if (conn && conn.id === connId) this.bye(conn, 'replaced');
+      return;
+    }
+    const rung: Connection[] = [];
+    for (const rid of rest.split('\n')) {
+      const conn = this.byRid.get(rid);
+      if (conn?.state !== State.Open) continue;
+      if (op === 'c') {
+        this.deliverRecalls(conn)
+          .then(() => this.pump(conn))
+          .catch((err: unknown) => this.logger.error({ err }, 'recall failed'));
+      } else {
+        rung.push(conn);
+      }
+    }
+    if (rung.length > 0) void this.pumpMany(rung);
+  }
+
+  /** `bye` then the matching close code; at most once per connection. */
+  bye(conn: Connection, reason: ByeReason): void {
+    if (conn.state === State.Closed) return;
+    const wasOpen = conn.state === State.Open;
+    conn.state = State.Closed;
+    if (wasOpen || conn.device) this.detach(conn, reason === 'shutdown' ? 1001 : CLOSE_CODE_OF[reason]);
+    if (conn.ws.readyState === WebSocket.OPEN) {
+      conn.ws.send(`{"t":"bye","reason":"${reason}"}`);
+      conn.ws.close(CLOSE_CODE_OF[reason]);
+    }
+    if (reason === 'too_slow') {
+      // The close frame waits behind the unread data; do not hold the socket forever.
+      setTimeout(() => conn.ws.terminate(), 10_000).unref();
+    }
+  }
+
+  handleClose(conn: Connection, code: number): void {
+    this.all.delete(conn);
+    if (conn.state !== State.Closed) {
+      conn.state = State.Closed;
+      this.detach(conn, code);
+    }
+  }
+
+  /** Forgets a connection locally and in Redis; records the heartbeat that held. */
+  private detach(conn: Connection, code: number): void {
+    const device = conn.device;
+    if (!device || !device.id) return;
+    if (this.byRid.get(device.registrationId) === conn) this.byRid.delete(device.registrationId);
+    this.receipts.touch(device.id);
+    if (!this.closing) {
+      this.presence
+        .release(device.registrationId, this.presenceValue(conn))
+        .catch((err: unknown) => this.logger.error({ err }, 'presence release failed'));
+    }
+    if (code === 1000 && Date.now() - conn.openedAt >= conn.hb * 1000) this.recordHeartbeat(conn);
+  }
+
+  private recordHeartbeat(conn: Connection): void {
+    const device = conn.device!;
+    conn.hbRecorded = true;
+    // Stored within the contract's bounds (the column enforces them) even when a test lowers the floor.
+    const hb = Math.min(HEARTBEAT.max, Math.max(HEARTBEAT.min, conn.hb));
+    if (conn.proposedHb === undefined || device.stableHeartbeat === hb) return;
+    device.stableHeartbeat = hb;
+    this.auth.rememberHeartbeat(device.registrationId, hb);
+    this.receipts.stableHeartbeat(device.id, hb);
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    const { slowBytes, slowGraceMs } = this.config.gateway;
+    for (const conn of this.all) {
+      if (conn.state === State.Pending) {
+        if (now - conn.openedAt > this.hello) this.bye(conn, 'auth_failed');
+        continue;
+      }
+      if (conn.state !== State.Open) continue;
+      if (now - conn.lastSeen > 2 * conn.hb * 1000 + this.grace) {
+        this.bye(conn, 'idle');
+        continue;
+      }
+      if (conn.ws.bufferedAmount > slowBytes) {
+        if (conn.slowSince === 0) conn.slowSince = now;
+        else if (now - conn.slowSince > slowGraceMs) {
+          this.bye(conn, 'too_slow');
+          continue;
+        }
+      } else {
+        conn.slowSince = 0;
+      }
+      // The client's interval held for a full period with the client still talking to us.
+      if (!conn.hbRecorded && now - conn.openedAt >= conn.hb * 1000 && conn.lastSeen > conn.openedAt) {
+        this.recordHeartbeat(conn);
+      }
+    }
+  }
+
+  private async refreshPresence(): Promise<void> {
+    const rids: string[] = [];
+    for (const conn of this.byRid.values())
+      if (conn.state === State.Open) rids.push(conn.device!.registrationId);
+    await this.presence
+      .refresh(rids, this.config.gateway.presenceTtlSeconds * 1000)
+      .catch((err: unknown) => this.logger.error({ err }, 'presence refresh failed'));
+  }
+
+  private async releaseAll(conns: Connection[]): Promise<void> {
+    const now = Date.now();
+    for (let i = 0; i < conns.length; i += 5000) {
+      const p = this.redis.pipeline();
+      for (const c of conns.slice(i, i + 5000)) {
+        if (c.device?.id) this.presence.queueRelease(p, c.device.registrationId, this.presenceValue(c), now);
+      }
+      await p.exec().catch((err: unknown) => this.logger.error({ err }, 'presence release failed'));
+    }
+  }
+}
+
+type Bound = Tagged & { [SERVER]: GatewayServer };
+
+// Shared listeners (`this` is the socket) instead of per-connection closures: memory per idle socket.
+function onMessage(this: WebSocket, data: RawData, isBinary: boolean) {
+  const ws = this as Bound;
+  const conn = ws[CONN];
+  if (conn) ws[SERVER].handleMessage(conn, data, isBinary);
+}
+function onActivity(this: WebSocket) {
+  const conn = (this as Bound)[CONN];
+  if (conn) conn.lastSeen = Date.now();
+}
+function onClose(this: WebSocket, code: number) {
+  const ws = this as Bound;
+  const conn = ws[CONN];
+  if (conn) ws[SERVER].handleClose(conn, code);
+}
+function onError() {
+  // A socket error is followed by `close`; nothing to add.
+}

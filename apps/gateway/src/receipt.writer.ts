@@ -1,0 +1,224 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { Redis } from 'ioredis';
+import type { DataSource } from 'typeorm';
+import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
+import { REDIS } from '@herald/platform';
+import { InboxStore } from '@herald/providers';
+
+export interface ReceiptDevice {
+  rid: string;
+  deviceId: string;
+  appId: string;
+}
+
+/** JPush message ids are decimal bigints below 2^53; anything else cannot be in the ledger. */
+const LEDGER_ID = /^[1-9][0-9]{0,15}$/;
+const FLUSH_MS = 10;
+const FLUSH_AT = 2_000;
+const LEDGER_CONCURRENCY = 3;
+const LEDGER_ATTEMPTS = 5;
+
+/**
+ * Receipts from devices: acks remove inbox entries and mark the ledger row delivered; events record
+ * clicks and dismissals. Acks are batched (a broadcast brings thousands per second per node) into one
+ * Redis pipeline and one SQL statement per flush. Counting happens only for rows that changed state,
+ * so a repeated ack or event (redelivery, a second node) is never counted twice.
+ */
+@Injectable()
+export class ReceiptWriter {
+  private readonly logger = new Logger('gateway-receipts');
+  private readonly inbox: InboxStore;
+  private acks: { device: ReceiptDevice; ids: string[] }[] = [];
+  private ackTimer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private nextFlush = deferred();
+  private ledgerRunning = 0;
+  private ledgerQueue: { rows: [string, string, string][]; now: number; attempt: number }[] = [];
+  private readonly ledgerPending = new Set<Promise<void>>();
+  private seen = new Set<string>();
+  private heartbeats = new Map<string, number>();
+  private seenTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(REDIS) redis: Redis,
+    @Inject(HERALD_CONFIG) config: HeraldConfig,
+  ) {
+    this.inbox = new InboxStore(redis, config.redis.queuePrefix);
+  }
+
+  /** Resolves once this ack's batch is written (never rejects: failures are logged). */
+  ack(device: ReceiptDevice, ids: string[]): Promise<void> {
+    this.acks.push({ device, ids });
+    const written = this.nextFlush;
+    if (this.acks.length >= FLUSH_AT) this.flushAcks();
+    else this.ackTimer ??= setTimeout(() => this.flushAcks(), FLUSH_MS);
+    return written.promise;
+  }
+
+  /** Resolves when everything queued so far is written. */
+  async flush(): Promise<void> {
+    this.flushAcks();
+    await this.flushing;
+    while (this.ledgerPending.size > 0) await Promise.all([...this.ledgerPending]);
+    await this.flushSeen();
+  }
+
+  private flushAcks(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    const batch = this.acks;
+    if (batch.length === 0) return;
+    this.acks = [];
+    const done = this.nextFlush;
+    this.nextFlush = deferred();
+    this.flushing = this.flushing
+      .then(() => this.writeAcks(batch))
+      .catch((err: unknown) => this.logger.error({ err, acks: batch.length }, 'ack write failed'))
+      .finally(() => done.resolve());
+  }
+
+  /** Redis first (the caller refills the window after it); the ledger write runs beside later batches. */
+  private async writeAcks(batch: { device: ReceiptDevice; ids: string[] }[]): Promise<void> {
+    const now = Date.now();
+    const p = this.inbox.redis.pipeline();
+    for (const { device, ids } of batch) this.inbox.queueAck(p, device.rid, ids, now);
+    const rows = new Map<string, [string, string, string]>();
+    for (const { device, ids } of batch) {
+      for (const id of ids) {
+        if (LEDGER_ID.test(id)) rows.set(`${id}:${device.deviceId}`, [id, device.deviceId, device.appId]);
+      }
+    }
+    if (rows.size > 0) this.startLedger([...rows.values()], now);
+    const failed = (await p.exec())?.find(([err]) => err)?.[0];
+    if (failed) throw failed;
+  }
+
+  /** At most {@link LEDGER_CONCURRENCY} ledger statements at once, so a burst cannot take the whole pool. */
+  private startLedger(rows: [string, string, string][], now: number, attempt = 1): void {
+    if (this.ledgerRunning >= LEDGER_CONCURRENCY) {
+      this.ledgerQueue.push({ rows, now, attempt });
+      return;
+    }
+    this.ledgerRunning++;
+    const done = this.writeDelivered(rows, now)
+      .catch(async (err: unknown) => {
+        // The statement counts only rows it changes, so running it again after a failure is safe.
+        if (attempt < LEDGER_ATTEMPTS) {
+          this.logger.warn({ err, rows: rows.length, attempt }, 'ledger write failed: retrying');
+          await new Promise((r) => setTimeout(r, 200 * attempt));
+          this.ledgerQueue.unshift({ rows, now, attempt: attempt + 1 });
+        } else {
+          this.logger.error({ err, rows: rows.length }, 'ledger write failed: giving up');
+        }
+      })
+      .finally(() => {
+        this.ledgerRunning--;
+        this.ledgerPending.delete(done);
+        const next = this.ledgerQueue.shift();
+        if (next) this.startLedger(next.rows, next.now, next.attempt);
+      });
+    this.ledgerPending.add(done);
+  }
+
+  private async writeDelivered(rows: [string, string, string][], now: number): Promise<void> {
+    await this.db.query(
+      `WITH input AS (
+         SELECT i.message_id, i.device_id, i.app_id
+           FROM unnest($1::bigint[], $2::bigint[], $3::uuid[]) AS i(message_id, device_id, app_id)
+           JOIN messages m ON m.id = i.message_id AND m.app_id = i.app_id
+       ), changed AS (
+         INSERT INTO deliveries (message_id, device_id, app_id, channel, state, delivered_at)
+         SELECT message_id, device_id, app_id, 'gateway', 'delivered', $4 FROM input
+         ON CONFLICT (message_id, device_id) DO UPDATE
+           SET state = 'delivered', delivered_at = excluded.delivered_at, updated_at = now()
+           WHERE deliveries.state <> 'delivered'
+         RETURNING message_id
+       )
+       INSERT INTO message_counters (message_id, channel, delivered)
+       SELECT message_id, 'gateway', count(*) FROM changed GROUP BY message_id
+       ON CONFLICT (message_id, channel) DO UPDATE
+         SET delivered = message_counters.delivered + excluded.delivered`,
+      [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), new Date(now)],
+    );
+  }
+
+  /**
+   * `opened` → clicked_at and `clicked`, `dismissed` → dismissed_at and `dismissed`, each once. A
+   * click implies delivery: a missing row is created delivered and counted delivered too.
+   */
+  async event(device: ReceiptDevice, id: string, ev: 'opened' | 'dismissed'): Promise<void> {
+    if (!LEDGER_ID.test(id)) return;
+    const column = ev === 'opened' ? 'clicked_at' : 'dismissed_at';
+    const counter = ev === 'opened' ? 'clicked' : 'dismissed';
+    await this.db.query(
+      `WITH input AS (
+         SELECT $1::bigint AS message_id, $2::bigint AS device_id, $3::uuid AS app_id, $4::timestamptz AS at
+           FROM messages m WHERE m.id = $1::bigint AND m.app_id = $3::uuid
+       ), changed AS (
+         INSERT INTO deliveries (message_id, device_id, app_id, channel, state, delivered_at, ${column})
+         SELECT message_id, device_id, app_id, 'gateway', 'delivered', at, at FROM input
+         ON CONFLICT (message_id, device_id) DO UPDATE
+           SET ${column} = excluded.${column},
+               state = 'delivered',
+               delivered_at = COALESCE(deliveries.delivered_at, excluded.delivered_at),
+               updated_at = now()
+           WHERE deliveries.${column} IS NULL
+         RETURNING message_id, (xmax = 0) AS inserted
+       )
+       INSERT INTO message_counters (message_id, channel, delivered, ${counter})
+       SELECT message_id, 'gateway', CASE WHEN inserted THEN 1 ELSE 0 END, 1 FROM changed
+       ON CONFLICT (message_id, channel) DO UPDATE
+         SET delivered = message_counters.delivered + excluded.delivered,
+             ${counter} = message_counters.${counter} + 1`,
+      [id, device.deviceId, device.appId, new Date()],
+    );
+  }
+
+  /** `devices.last_seen_at` (the `last_online_time` fallback), written at most once a second per node. */
+  touch(deviceId: string): void {
+    this.seen.add(deviceId);
+    this.seenTimer ??= setTimeout(() => void this.flushSeen(), 1_000);
+  }
+
+  private async flushSeen(): Promise<void> {
+    clearTimeout(this.seenTimer);
+    this.seenTimer = undefined;
+    const ids = [...this.seen];
+    const heartbeats = [...this.heartbeats];
+    this.seen = new Set();
+    this.heartbeats = new Map();
+    if (ids.length > 0) {
+      await this.db
+        .query(`UPDATE devices SET last_seen_at = now() WHERE id = ANY($1::bigint[])`, [ids])
+        .catch((err: unknown) => this.logger.error({ err }, 'last_seen_at write failed'));
+    }
+    if (heartbeats.length > 0) {
+      await this.db
+        .query(
+          `UPDATE devices d SET stable_heartbeat = u.hb
+             FROM unnest($1::bigint[], $2::int[]) AS u(id, hb)
+            WHERE d.id = u.id AND d.stable_heartbeat IS DISTINCT FROM u.hb`,
+          [heartbeats.map((h) => h[0]), heartbeats.map((h) => h[1])],
+        )
+        .catch((err: unknown) => this.logger.error({ err }, 'stable heartbeat write failed'));
+    }
+  }
+
+  /**
+   * Remembers the heartbeat that held on this device's network, proposed in its next `welcome`.
+   * Batched with `last_seen_at`: thousands of connections opened together pass their first interval
+   * together, and one statement per device would starve the pool.
+   */
+  stableHeartbeat(deviceId: string, hb: number): void {
+    this.heartbeats.set(deviceId, hb);
+    this.seenTimer ??= setTimeout(() => void this.flushSeen(), 1_000);
+  }
+}
+
+function deferred(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}

@@ -1,0 +1,163 @@
+import { HeraldError } from '@herald/common';
+import { appVersionKey } from './app-version';
+import type { Audience, AudienceFilter, FilterLeaf, PushTarget, VersionRange } from './audience.types';
+
+/**
+ * A WHERE clause over `devices d` and its bound parameters (`$1` is always the app id). Values are
+ * never interpolated: every leaf binds one array parameter, whatever its number of values (except a
+ * short `language` list, below), so a 1000-value leaf costs one parameter, not a thousand.
+ */
+export interface CompiledAudience {
+  where: string;
+  params: unknown[];
+}
+
+export interface CompileOptions {
+  /**
+   * The instant `last_active` windows are measured from. Bound once at compile time so that every
+   * page and every shard of one push sees the same window.
+   */
+  asOf?: Date;
+}
+
+/**
+ * Up to this many language values compile to one `(= $x OR LIKE $y)` pair each, which PostgreSQL
+ * answers from `devices_language_idx` (text_pattern_ops); a longer list uses `= ANY / LIKE ANY`
+ * (one pair of array parameters, no index for the prefix part) to keep the parameter count bounded.
+ */
+export const LANGUAGE_INDEXED_VALUES = 8;
+
+const DAY_MS = 86_400_000;
+
+class SqlBuilder {
+  readonly params: unknown[];
+
+  constructor(appId: string) {
+    this.params = [appId];
+  }
+
+  bind(value: unknown, cast = ''): string {
+    this.params.push(value);
+    return `$${this.params.length}${cast}`;
+  }
+}
+
+const likePrefix = (s: string) => `${s.replace(/[\\%_]/g, (c) => `\\${c}`)}-%`;
+
+/**
+ * Compiles a validated target (see `parsePushTarget`) to SQL. `segments` holds the filters of every
+ * segment id the audience names (the service loads them, scoped by app); a missing one is a 1003.
+ * Only active devices of the app ever match.
+ */
+export function compileAudience(
+  appId: string,
+  target: PushTarget,
+  segments: ReadonlyMap<string, AudienceFilter> = new Map(),
+  options: CompileOptions = {},
+): CompiledAudience {
+  const sql = new SqlBuilder(appId);
+  const asOf = options.asOf ?? new Date();
+  const clauses = [`d.app_id = $1`, `d.status = 'active'`];
+  if (target.platform !== 'all') clauses.push(`d.platform = ANY(${sql.bind(target.platform, '::text[]')})`);
+  clauses.push(...audienceClauses(sql, target.audience, segments, asOf));
+  return { where: clauses.join(' AND '), params: sql.params };
+}
+
+function audienceClauses(
+  sql: SqlBuilder,
+  audience: Audience,
+  segments: ReadonlyMap<string, AudienceFilter>,
+  asOf: Date,
+): string[] {
+  if (audience.all) return [];
+  const out: string[] = [];
+  if (audience.tag) out.push(`d.tags && ${sql.bind(audience.tag, '::text[]')}`);
+  if (audience.tag_and) out.push(`d.tags @> ${sql.bind(audience.tag_and, '::text[]')}`);
+  // `tags` is NOT NULL (default '{}'), so the plain NOT is exact here.
+  if (audience.tag_not) out.push(`NOT (d.tags && ${sql.bind(audience.tag_not, '::text[]')})`);
+  if (audience.alias) out.push(`d.alias = ANY(${sql.bind(audience.alias, '::text[]')})`);
+  if (audience.registration_id) {
+    out.push(`d.registration_id = ANY(${sql.bind(audience.registration_id, '::text[]')})`);
+  }
+  if (audience.segment) {
+    const parts = audience.segment.map((id) => {
+      const filter = segments.get(id);
+      if (!filter) {
+        throw new HeraldError('invalid_parameter', `audience.segment: no segment "${id}" in this app`, {
+          details: { field: 'audience.segment' },
+        });
+      }
+      return filterSql(sql, filter, asOf);
+    });
+    out.push(parts.length === 1 ? parts[0] : `(${parts.join(' OR ')})`);
+  }
+  if (audience.filter) out.push(filterSql(sql, audience.filter, asOf));
+  return out;
+}
+
+/**
+ * Boolean structure maps one to one; `not` uses `IS NOT TRUE` because a leaf over a NULL column
+ * (no alias, no language, never seen) is NULL, and `NOT NULL` would wrongly drop the device: for
+ * the filter, "unknown" is "does not match", so its negation matches.
+ */
+function filterSql(sql: SqlBuilder, filter: AudienceFilter, asOf: Date): string {
+  if ('and' in filter) return `(${filter.and.map((f) => filterSql(sql, f, asOf)).join(' AND ')})`;
+  if ('or' in filter) return `(${filter.or.map((f) => filterSql(sql, f, asOf)).join(' OR ')})`;
+  if ('not' in filter) return `((${filterSql(sql, filter.not, asOf)}) IS NOT TRUE)`;
+  return leafSql(sql, filter, asOf);
+}
+
+function leafSql(sql: SqlBuilder, leaf: FilterLeaf, asOf: Date): string {
+  const text = (values: string[]) => sql.bind(values, '::text[]');
+  if ('tag' in leaf) return `d.tags && ${text(leaf.tag)}`;
+  if ('tag_and' in leaf) return `d.tags @> ${text(leaf.tag_and)}`;
+  if ('alias' in leaf) return `d.alias = ANY(${text(leaf.alias)})`;
+  if ('registration_id' in leaf) return `d.registration_id = ANY(${text(leaf.registration_id)})`;
+  if ('platform' in leaf) return `d.platform = ANY(${text(leaf.platform)})`;
+  if ('channel' in leaf) return `d.channel = ANY(${text(leaf.channel)})`;
+  if ('country' in leaf) return `d.country = ANY(${text(leaf.country)})`;
+  // Free text where no ISO code is known: matched case-insensitively (no index serves these).
+  if ('province' in leaf)
+    return `lower(d.province) = ANY(${text(leaf.province.map((s) => s.toLowerCase()))})`;
+  if ('city' in leaf) return `lower(d.city) = ANY(${text(leaf.city.map((s) => s.toLowerCase()))})`;
+  if ('language' in leaf) return languageSql(sql, leaf.language);
+  if ('app_version' in leaf) return versionSql(sql, leaf.app_version);
+  const la = leaf.last_active;
+  if ('within_days' in la) {
+    return `d.last_seen_at >= ${sql.bind(new Date(asOf.getTime() - la.within_days * DAY_MS), '::timestamptz')}`;
+  }
+  const since = sql.bind(new Date(asOf.getTime() - la.not_within_days * DAY_MS), '::timestamptz');
+  return `(d.last_seen_at IS NULL OR d.last_seen_at < ${since})`;
+}
+
+/** `zh` matches `zh` and `zh-…` (stored languages are lower-cased; the parser lower-cases values). */
+function languageSql(sql: SqlBuilder, languages: string[]): string {
+  const values = languages.map((l) => l.toLowerCase());
+  if (values.length <= LANGUAGE_INDEXED_VALUES) {
+    const parts = values.map(
+      (v) => `d.language = ${sql.bind(v, '::text')} OR d.language LIKE ${sql.bind(likePrefix(v), '::text')}`,
+    );
+    return `(${parts.join(' OR ')})`;
+  }
+  return `(d.language = ANY(${sql.bind(values, '::text[]')}) OR d.language LIKE ANY(${sql.bind(
+    values.map(likePrefix),
+    '::text[]',
+  )}))`;
+}
+
+const VERSION_OPS: Record<keyof VersionRange, string> = { gte: '>=', gt: '>', lte: '<=', lt: '<', eq: '=' };
+
+/** Compared byte-wise (`COLLATE "C"`), the order `appVersionKey` is built for. */
+function versionSql(sql: SqlBuilder, range: VersionRange): string {
+  const parts: string[] = [];
+  for (const [op, symbol] of Object.entries(VERSION_OPS) as [keyof VersionRange, string][]) {
+    const version = range[op];
+    if (version === undefined) continue;
+    const key = appVersionKey(version);
+    if (key === null) {
+      throw new HeraldError('invalid_parameter', `app_version.${op}: "${version}" is not a version`);
+    }
+    parts.push(`d.app_version_key COLLATE "C" ${symbol} ${sql.bind(key, '::text')}`);
+  }
+  return parts.length === 1 ? parts[0] : `(${parts.join(' AND ')})`;
+}

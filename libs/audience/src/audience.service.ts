@@ -1,0 +1,73 @@
+import { DataSource, EntityManager } from 'typeorm';
+import { compileAudience, type CompiledAudience, type CompileOptions } from './audience.compiler';
+import {
+  scanAudience,
+  splitIdRanges,
+  type AudienceDevice,
+  type IdRange,
+  type ScanOptions,
+} from './audience.scanner';
+import { CHANNELS, type Channel, type PushTarget } from './audience.types';
+import { SegmentService } from './segment.service';
+
+export interface AudienceEstimate {
+  total: number;
+  byChannel: Record<Channel, number>;
+  /** Every platform with at least one device in the audience. */
+  byPlatform: Record<string, number>;
+}
+
+/**
+ * The audience entry point for the push API, `/v3/push/validate`, the planner and the dashboard:
+ * compile a validated target (loading its segments, scoped by app), count it, scan it.
+ */
+export class AudienceService {
+  readonly segments: SegmentService;
+
+  constructor(private readonly db: DataSource | EntityManager) {
+    this.segments = new SegmentService(db);
+  }
+
+  async compile(appId: string, target: PushTarget, options?: CompileOptions): Promise<CompiledAudience> {
+    const ids = target.audience.segment ?? [];
+    const filters = ids.length > 0 ? await this.segments.filtersOf(appId, ids) : new Map();
+    return compileAudience(appId, target, filters, options);
+  }
+
+  /**
+   * One query, grouped by (channel, platform) — a handful of rows — and folded here into the total
+   * and both breakdowns. JIT is off for it: over a large app the planner's cost crosses
+   * `jit_above_cost`, and compiling costs more (~85 ms measured) than the count it would speed up.
+   */
+  async estimate(appId: string, target: PushTarget | CompiledAudience): Promise<AudienceEstimate> {
+    const compiled = 'where' in target ? target : await this.compile(appId, target);
+    const rows = await this.db.transaction(async (tx) => {
+      await tx.query('SET LOCAL jit = off');
+      return tx.query<{ channel: Channel; platform: string; n: string }[]>(
+        `SELECT d.channel, d.platform, count(*)::bigint AS n FROM devices d
+          WHERE ${compiled.where} GROUP BY d.channel, d.platform`,
+        compiled.params,
+      );
+    });
+    const estimate: AudienceEstimate = {
+      total: 0,
+      byChannel: Object.fromEntries(CHANNELS.map((c) => [c, 0])) as Record<Channel, number>,
+      byPlatform: {},
+    };
+    for (const row of rows) {
+      const n = Number(row.n);
+      estimate.total += n;
+      estimate.byChannel[row.channel] += n;
+      estimate.byPlatform[row.platform] = (estimate.byPlatform[row.platform] ?? 0) + n;
+    }
+    return estimate;
+  }
+
+  scan(compiled: CompiledAudience, options?: ScanOptions): AsyncGenerator<AudienceDevice[], void, undefined> {
+    return scanAudience(this.db, compiled, options);
+  }
+
+  splitRanges(appId: string, n: number): Promise<IdRange[]> {
+    return splitIdRanges(this.db, appId, n);
+  }
+}

@@ -1,0 +1,41 @@
+export { appVersionKey } from './app-version';
+export {
+  compileAudience,
+  LANGUAGE_INDEXED_VALUES,
+  type CompiledAudience,
+  type CompileOptions,
+} from './audience.compiler';
+export {
+  AUDIENCE_LIMITS,
+  isValidAlias,
+  isValidTag,
+  parseAudience,
+  parseFilter,
+  parsePlatform,
+  parsePushTarget,
+} from './audience.parser';
+export {
+  FULL_RANGE,
+  MAX_DEVICE_ID,
+  scanAudience,
+  splitIdRanges,
+  type AudienceDevice,
+  type IdRange,
+  type Queryable,
+  type ScanOptions,
+} from './audience.scanner';
+export { AudienceService, type AudienceEstimate } from './audience.service';
+export {
+  CHANNELS,
+  PLATFORMS,
+  type Audience,
+  type AudienceFilter,
+  type Channel,
+  type FilterLeaf,
+  type LastActive,
+  type Platform,
+  type PlatformSelection,
+  type PushTarget,
+  type VersionRange,
+} from './audience.types';
+export { SegmentService, type Segment, type SegmentPage } from './segment.service';

@@ -1,0 +1,2 @@
+/** The process's fail-fast Redis connection (see `createRedis('producer')`). */
+export const REDIS = Symbol('REDIS');

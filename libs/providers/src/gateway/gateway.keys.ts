@@ -1,0 +1,51 @@
+/**
+ * Redis key layout of the gateway, shared by the worker-side adapter and the gateway nodes. Every
+ * per-device key carries the registration id as a hash tag, so one device's keys share a Redis
+ * Cluster slot and the Lua scripts that touch several of them stay legal on a cluster. All keys live
+ * under `<queuePrefix>:gw:`, so a deployment's (or a test's) namespace owns them.
+ */
+export class GatewayKeys {
+  constructor(readonly prefix: string) {}
+
+  /** Per device: inbox order (zset id → sent_at), expiry (zset id → expires_at), frames (hash). */
+  device(rid: string) {
+    const base = `${this.prefix}:gw:{${rid}}`;
+    return {
+      inbox: `${base}:in`,
+      expiry: `${base}:ex`,
+      frames: `${base}:m`,
+      acked: `${base}:ack`,
+      recalls: `${base}:rc`,
+      presence: `${base}:at`,
+      seen: `${base}:seen`,
+    };
+  }
+
+  /** Pub/sub channel a node listens on for rings, kicks and live (TTL 0) messages. */
+  node(nodeId: string): string {
+    return `${this.prefix}:gw:node:${nodeId}`;
+  }
+}
+
+/** Presence values are `<nodeId>|<connectionId>`; node ids never contain `|`. */
+export function parsePresence(value: string | null): { nodeId: string; connId: string } | undefined {
+  if (!value) return undefined;
+  const i = value.lastIndexOf('|');
+  return i <= 0 ? undefined : { nodeId: value.slice(0, i), connId: value.slice(i + 1) };
+}
+
+/**
+ * Node channel payloads: one text line of op, then arguments separated by newlines. Registration ids
+ * and connection ids never contain a newline.
+ */
+export const RingOp = { deliver: 'r', recall: 'c', kick: 'k', live: 'l' } as const;
+
+export function encodeRing(op: 'r' | 'c', rids: string[]): string {
+  return `${op}\n${rids.join('\n')}`;
+}
+export function encodeKick(rid: string, connId: string): string {
+  return `k\n${rid}\n${connId}`;
+}
+export function encodeLive(rids: string[], frame: string): string {
+  return `l\n${JSON.stringify({ rids, frame })}`;
+}

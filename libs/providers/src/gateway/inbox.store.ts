@@ -1,0 +1,255 @@
+import type { ChainableCommander, Redis } from 'ioredis';
+import { GatewayKeys } from './gateway.keys';
+import {
+  ACK_LUA,
+  CLAIM_LUA,
+  FETCH_LUA,
+  INSERT_LUA,
+  RECALL_LUA,
+  RELEASE_LUA,
+  TAKE_RECALLS_LUA,
+} from './inbox.scripts';
+
+type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
+type Scripted = Record<string, ScriptFn>;
+
+const SCRIPTS: Record<string, { keys: number; lua: string }> = {
+  heraldGwInsert: { keys: 4, lua: INSERT_LUA },
+  heraldGwFetch: { keys: 3, lua: FETCH_LUA },
+  heraldGwAck: { keys: 4, lua: ACK_LUA },
+  heraldGwRecall: { keys: 5, lua: RECALL_LUA },
+  heraldGwTakeRecalls: { keys: 1, lua: TAKE_RECALLS_LUA },
+  heraldGwClaim: { keys: 1, lua: CLAIM_LUA },
+  heraldGwRelease: { keys: 2, lua: RELEASE_LUA },
+};
+
+/**
+ * ioredis' defineCommand sends EVALSHA and falls back to EVAL on NOSCRIPT, in pipelines too, so a
+ * Redis restart or failover never breaks the scripts.
+ */
+export function defineGatewayScripts(redis: Redis): void {
+  for (const [name, { keys, lua }] of Object.entries(SCRIPTS)) {
+    if (typeof (redis as unknown as Scripted)[name] !== 'function') {
+      redis.defineCommand(name, { numberOfKeys: keys, lua });
+    }
+  }
+}
+
+const call = (target: Redis, name: string, args: (string | number)[]) =>
+  (target as unknown as Scripted)[name](...args);
+/** Queues a script call in a pipeline; its reply comes with the pipeline's `exec()`. */
+const queue = (pipeline: ChainableCommander, name: string, args: (string | number)[]): void => {
+  (pipeline as unknown as Record<string, (...a: (string | number)[]) => unknown>)[name](...args);
+};
+
+/** How long the acknowledged-ids set of a device is kept: longer than the longest time to live (10 days). */
+export const ACKED_TTL_MS = 11 * 24 * 3600 * 1000;
+const RECALL_TTL_MS = ACKED_TTL_MS;
+
+export interface InboxEntry {
+  id: string;
+  sentAt: number;
+  expiresAt: number;
+  /** The serialized `msg` frame, without `replaces`. */
+  frame: string;
+  overrideId?: string;
+}
+
+export type InsertReply = [status: 'ok' | 'dup', replaces: number, dropped: string[], expired: string[]];
+export type RecallStatus = 'removed' | 'had' | 'none';
+
+/**
+ * One device's inbox in Redis: ordered by `sent_at`, idempotent per message id, capped, with expiry.
+ * Worker-side writes go through the delivery adapter; gateway nodes fetch and acknowledge.
+ */
+export class InboxStore {
+  readonly keys: GatewayKeys;
+
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = new GatewayKeys(prefix);
+    defineGatewayScripts(redis);
+  }
+
+  private args(rid: string, n: number): string[] {
+    const k = this.keys.device(rid);
+    return [k.inbox, k.expiry, k.frames, k.acked, k.recalls].slice(0, n);
+  }
+
+  /** Queues an idempotent insert in a pipeline; the reply is an {@link InsertReply}. */
+  queueInsert(pipeline: ChainableCommander, rid: string, entry: InboxEntry, max: number, now: number): void {
+    queue(pipeline, 'heraldGwInsert', [
+      ...this.args(rid, 4),
+      now,
+      entry.id,
+      entry.sentAt,
+      entry.expiresAt,
+      entry.frame,
+      max,
+      entry.overrideId ?? '',
+      ACKED_TTL_MS,
+    ]);
+  }
+
+  async insert(rid: string, entry: InboxEntry, max: number, now = Date.now()): Promise<InsertReply> {
+    const p = this.redis.pipeline();
+    this.queueInsert(p, rid, entry, max, now);
+    const [[err, reply]] = (await p.exec())!;
+    if (err) throw err;
+    return reply as InsertReply;
+  }
+
+  /** The oldest `count` live entries, marked as offered. */
+  async fetch(rid: string, count: number, now = Date.now()): Promise<{ id: string; frame: string }[]> {
+    return InboxStore.decodeFetch(
+      await call(this.redis, 'heraldGwFetch', [...this.args(rid, 3), now, count]),
+    );
+  }
+
+  /** Queues a fetch in a pipeline; decode its reply with {@link InboxStore.decodeFetch}. */
+  queueFetch(pipeline: ChainableCommander, rid: string, count: number, now: number): void {
+    queue(pipeline, 'heraldGwFetch', [...this.args(rid, 3), now, count]);
+  }
+
+  static decodeFetch(reply: unknown): { id: string; frame: string }[] {
+    const [flat] = reply as [string[], string[]];
+    const out: { id: string; frame: string }[] = [];
+    for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i], frame: flat[i + 1] });
+    return out;
+  }
+
+  queueAck(pipeline: ChainableCommander, rid: string, ids: string[], now: number): void {
+    queue(pipeline, 'heraldGwAck', [...this.args(rid, 4), now, ACKED_TTL_MS, ...ids]);
+  }
+
+  async ack(rid: string, ids: string[], now = Date.now()): Promise<number> {
+    return (await call(this.redis, 'heraldGwAck', [
+      ...this.args(rid, 4),
+      now,
+      ACKED_TTL_MS,
+      ...ids,
+    ])) as number;
+  }
+
+  queueRecall(pipeline: ChainableCommander, rid: string, id: string, now: number): void {
+    queue(pipeline, 'heraldGwRecall', [...this.args(rid, 5), now, id, RECALL_TTL_MS]);
+  }
+
+  async takeRecalls(rid: string): Promise<string[]> {
+    return (await call(this.redis, 'heraldGwTakeRecalls', [this.keys.device(rid).recalls])) as string[];
+  }
+
+  /** Entries waiting (for tests and operations). */
+  async size(rid: string): Promise<number> {
+    return this.redis.zcard(this.keys.device(rid).inbox);
+  }
+}
+
+export interface PresenceStatus {
+  online: boolean;
+  /** Now when online; else the end of the last gateway connection, if Redis still remembers it. */
+  lastOnlineTime: Date | null;
+}
+
+/** How long Redis remembers when a device was last online (the database keeps `last_seen_at` too). */
+const SEEN_TTL_MS = 90 * 24 * 3600 * 1000;
+
+/**
+ * Device → node routing. A connection claims its device with `<nodeId>|<connId>` and a TTL that the
+ * node refreshes while the connection lives, so a crashed node's devices go offline by themselves.
+ */
+export class PresenceStore {
+  readonly keys: GatewayKeys;
+
+  constructor(
+    readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = new GatewayKeys(prefix);
+    defineGatewayScripts(redis);
+  }
+
+  async claim(rid: string, value: string, ttlMs: number): Promise<string | null> {
+    return (await call(this.redis, 'heraldGwClaim', [this.keys.device(rid).presence, value, ttlMs])) as
+      string | null;
+  }
+
+  queueRelease(pipeline: ChainableCommander, rid: string, value: string, now: number): void {
+    const k = this.keys.device(rid);
+    queue(pipeline, 'heraldGwRelease', [k.presence, k.seen, value, now, SEEN_TTL_MS]);
+  }
+
+  async release(rid: string, value: string, now = Date.now()): Promise<void> {
+    const p = this.redis.pipeline();
+    this.queueRelease(p, rid, value, now);
+    await p.exec();
+  }
+
+  /** Extends the TTL of many claims in one round trip. */
+  async refresh(rids: Iterable<string>, ttlMs: number): Promise<void> {
+    let p = this.redis.pipeline();
+    let n = 0;
+    for (const rid of rids) {
+      p.pexpire(this.keys.device(rid).presence, ttlMs);
+      if (++n % 5000 === 0) {
+        await p.exec();
+        p = this.redis.pipeline();
+      }
+    }
+    if (n % 5000 !== 0) await p.exec();
+  }
+
+  /** The presence value (`<nodeId>|<connId>`) of each device, null when offline. */
+  async lookup(rids: string[]): Promise<(string | null)[]> {
+    if (rids.length === 0) return [];
+    const p = this.redis.pipeline();
+    for (const rid of rids) p.get(this.keys.device(rid).presence);
+    const replies = (await p.exec())!;
+    return replies.map(([err, v]) => {
+      if (err) throw err;
+      return (v as string | null) ?? null;
+    });
+  }
+}
+
+/**
+ * What `/v3/devices/status` needs from the gateway: whether each device holds a connection now, and
+ * when it last did. Callers fall back to `devices.last_seen_at` when `lastOnlineTime` is null.
+ */
+export class PresenceReader {
+  private readonly keys: GatewayKeys;
+
+  constructor(
+    private readonly redis: Redis,
+    prefix: string,
+  ) {
+    this.keys = new GatewayKeys(prefix);
+  }
+
+  async status(rids: string[], now = Date.now()): Promise<Map<string, PresenceStatus>> {
+    const out = new Map<string, PresenceStatus>();
+    if (rids.length === 0) return out;
+    const p = this.redis.pipeline();
+    for (const rid of rids) {
+      const k = this.keys.device(rid);
+      p.exists(k.presence);
+      p.get(k.seen);
+    }
+    const replies = (await p.exec())!;
+    rids.forEach((rid, i) => {
+      const [e1, online] = replies[2 * i];
+      const [e2, seen] = replies[2 * i + 1];
+      if (e1) throw e1;
+      if (e2) throw e2;
+      const isOnline = online === 1;
+      const seenMs = Number(seen);
+      out.set(rid, {
+        online: isOnline,
+        lastOnlineTime: isOnline ? new Date(now) : seen && Number.isFinite(seenMs) ? new Date(seenMs) : null,
+      });
+    });
+    return out;
+  }
+}

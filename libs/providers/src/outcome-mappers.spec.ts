@@ -1,0 +1,88 @@
+import { APNS_RATE_LIMIT_BACKOFF_MS, mapApnsFailure } from './apns-outcome.mapper';
+import { FCM_QUOTA_BACKOFF_MS, mapFcmError } from './fcm-outcome.mapper';
+
+describe('mapApnsFailure', () => {
+  it.each([
+    [
+      { status: 410, response: { reason: 'Unregistered', timestamp: 1_700_000_000_000 } },
+      { kind: 'invalid_token', reason: 'Unregistered', providerTimestamp: new Date(1_700_000_000_000) },
+    ],
+    [
+      { status: 400, response: { reason: 'BadDeviceToken' } },
+      { kind: 'invalid_token', reason: 'BadDeviceToken' },
+    ],
+    [
+      { status: 400, response: { reason: 'DeviceTokenNotForTopic' } },
+      { kind: 'invalid_token', reason: 'DeviceTokenNotForTopic' },
+    ],
+    [
+      { status: 400, response: { reason: 'BadCollapseId' } },
+      { kind: 'permanent', reason: 'BadCollapseId' },
+    ],
+    [
+      { status: 429, response: { reason: 'TooManyRequests' } },
+      { kind: 'rate_limited', retryAfterMs: APNS_RATE_LIMIT_BACKOFF_MS },
+    ],
+    [
+      { status: 500, error: { message: 'Error 500, stream ended unexpectedly' } },
+      { kind: 'retryable', reason: 'InternalServerError' },
+    ],
+    [
+      { status: 503, response: { reason: 'ServiceUnavailable' } },
+      { kind: 'retryable', reason: 'ServiceUnavailable' },
+    ],
+    [
+      { status: 403, error: { message: 'ExpiredProviderToken' } },
+      { kind: 'permanent', reason: 'ExpiredProviderToken' },
+    ],
+    [
+      { status: 403, response: { reason: 'InvalidProviderToken' } },
+      { kind: 'permanent', reason: 'InvalidProviderToken' },
+    ],
+    [{ status: 413, response: { reason: 'PayloadTooLarge' } }, { kind: 'permanent' }],
+    [
+      { error: { message: 'apn write timeout' } },
+      { kind: 'retryable', reason: 'transport: apn write timeout' },
+    ],
+  ])('%j', (failure, expected) => {
+    expect(mapApnsFailure(failure)).toMatchObject(expected);
+  });
+});
+
+describe('mapFcmError', () => {
+  it.each([
+    ['messaging/registration-token-not-registered', '', { kind: 'invalid_token', reason: 'UNREGISTERED' }],
+    [
+      'messaging/invalid-argument',
+      'The registration token is not a valid FCM registration token',
+      { kind: 'invalid_token', reason: 'INVALID_ARGUMENT' },
+    ],
+    ['messaging/invalid-argument', 'Invalid value at message.android.ttl', { kind: 'permanent' }],
+    [
+      'messaging/mismatched-credential',
+      'SenderId mismatch',
+      { kind: 'invalid_token', reason: 'SENDER_ID_MISMATCH' },
+    ],
+    [
+      'messaging/mismatched-credential',
+      "Permission 'cloudmessaging.messages.create' denied",
+      { kind: 'permanent', reason: 'credential: PERMISSION_DENIED' },
+    ],
+    ['messaging/message-rate-exceeded', '', { kind: 'rate_limited', retryAfterMs: FCM_QUOTA_BACKOFF_MS }],
+    ['messaging/server-unavailable', '', { kind: 'retryable', reason: 'UNAVAILABLE' }],
+    ['messaging/internal-error', '', { kind: 'retryable', reason: 'INTERNAL' }],
+    ['messaging/third-party-auth-error', '', { kind: 'permanent', reason: 'THIRD_PARTY_AUTH_ERROR' }],
+    [
+      'app/invalid-credential',
+      'invalid_grant: Invalid JWT Signature.',
+      { kind: 'permanent', reason: 'credential: token exchange refused' },
+    ],
+    ['app/invalid-credential', 'connect ECONNREFUSED 127.0.0.1:1', { kind: 'retryable' }],
+  ])('%s %s', (code, message, expected) => {
+    expect(mapFcmError({ code, message })).toMatchObject(expected);
+  });
+
+  it('keeps FCM quota back-off at a minute or more', () => {
+    expect(FCM_QUOTA_BACKOFF_MS).toBeGreaterThanOrEqual(60_000);
+  });
+});
