@@ -322,6 +322,8 @@ async function orchestrate(): Promise<void> {
   );
   process.stdout.write('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n');
   for (const row of rows) {
+    // `--peer-runs 0` measures Herald alone: rows without results print nothing.
+    if (row.results.length === 0) continue;
     const [provider, , impl] = row.key.split(' ');
     const rate = median(row.results.map((r) => (r.tokens / r.wallMs) * 1000));
     const cpuPer = median(row.results.map((r) => r.cpuUs / r.tokens));
