@@ -7,7 +7,6 @@
  */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { Agent, request } from 'node:http';
@@ -15,6 +14,7 @@ import { createDataSource } from '@herald/db';
 import {
   createTenantFixture,
   createTestDatabase,
+  freePort,
   prepareTemplateDatabase,
   TEST_MASTER_KEY,
   testConfig,
@@ -24,14 +24,6 @@ const ROOT = join(__dirname, '../..');
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as { port: number };
-  s.close();
-  return port;
-}
 
 function post(agent: Agent, port: number, appKey: string, body: string): Promise<number> {
   return new Promise((resolve, reject) => {

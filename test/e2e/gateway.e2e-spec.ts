@@ -1,15 +1,16 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { HeraldGatewayClient, type WebSocketConstructor } from '@herald/gateway-client';
 import type { MsgFrame } from '@herald/gateway-protocol';
 import { GatewayDeliveryAdapter } from '@herald/providers';
 import {
+  buildAppsOnce,
   createDevice,
   createTenantFixture,
   createTestContext,
+  freePort,
   TEST_MASTER_KEY,
   type TestContext,
 } from '@herald/testing';
@@ -23,10 +24,7 @@ let ctx: TestContext;
 const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/@nestjs/cli/bin/nest.js'), 'build', 'gateway'], {
-    cwd: ROOT,
-    stdio: 'pipe',
-  });
+  await buildAppsOnce();
   ctx = await createTestContext();
 }, 120_000);
 
@@ -34,15 +32,6 @@ afterAll(async () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   await ctx?.close();
 });
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
 
 async function startNode(
   nodeId: string,

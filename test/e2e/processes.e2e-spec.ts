@@ -1,8 +1,13 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { createTestContext, TEST_MASTER_KEY, type TestContext } from '@herald/testing';
+import {
+  buildAppsOnce,
+  createTestContext,
+  freePort,
+  TEST_MASTER_KEY,
+  type TestContext,
+} from '@herald/testing';
 
 const ROOT = join(__dirname, '../..');
 
@@ -11,30 +16,12 @@ function entry(app: string): string[] {
   return [join(ROOT, 'dist/apps', app, 'main.js')];
 }
 
-beforeAll(() => {
-  execFileSync(
-    process.execPath,
-    [join(ROOT, 'node_modules/@nestjs/cli/bin/nest.js'), 'build', 'api', 'worker', 'gateway', 'herald'],
-    {
-      cwd: ROOT,
-      stdio: 'pipe',
-    },
-  );
-}, 120_000);
+beforeAll(() => buildAppsOnce(), 180_000);
 
 function baseEnv(extra: Record<string, string | undefined>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, HERALD_LOG_LEVEL: 'warn', ...extra };
   for (const [k, v] of Object.entries(extra)) if (v === undefined) delete env[k];
   return env;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
 }
 
 async function exitOf(child: ChildProcess, timeoutMs: number): Promise<number | null> {

@@ -1,17 +1,9 @@
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { WebSocket } from 'ws';
 
-/** Test helpers for gateway specs: a free port and a raw protocol client that records every frame. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  server.close();
-  return port;
-}
+export { freePort } from '@herald/testing';
 
+/** Test helper for gateway specs: a raw protocol client that records every frame. */
 export type Frame = { t: string; [k: string]: unknown };
 
 export class RawClient {

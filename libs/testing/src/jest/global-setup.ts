@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -11,4 +12,16 @@ export default function globalSetup(): void {
     cwd: root,
     stdio: 'inherit',
   });
+  // `buildAppsOnce` marks a run's build with this process's pid; a pid reused by a later run must not
+  // find an old marker and skip building changed code.
+  const dist = join(root, 'dist');
+  for (const f of safeReaddir(dist)) if (f.startsWith('.built-for-')) rmSync(join(dist, f), { force: true });
+}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
 }
