@@ -11,6 +11,7 @@ import { HeraldConfigModule, type HeraldConfig } from '@herald/config';
 import { DbModule } from '@herald/db';
 import { HealthModule, LoggingModule, QueueModule } from '@herald/platform';
 import { AppAuthGuard } from './auth/app-auth.guard';
+import { AppDirectory } from './auth/app-directory';
 import { DeviceAuthGuard } from './auth/device-auth.guard';
 import { DeviceService } from './devices/device.service';
 import { GeoIpService } from './devices/geoip.service';
@@ -52,6 +53,7 @@ export class ApiModule implements NestModule {
         { provide: APP_FILTER, useClass: GlobalExceptionFilter },
         { provide: PRESENCE_READER, useClass: GatewayPresenceReader },
         AppAuthGuard,
+        AppDirectory,
         DeviceAuthGuard,
         DeviceService,
         GeoIpService,

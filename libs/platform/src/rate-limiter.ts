@@ -11,11 +11,15 @@ export interface RateLimitResult {
   resetAt: number;
 }
 
-// INCR and set the expiry in one round trip; the expiry is set only by the first hit of a window.
+// INCR each key and set its expiry in one round trip; the expiry is set by the first hit of a window.
 const HIT = `
-local n = redis.call('INCR', KEYS[1])
-if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
-return n`;
+local counts = {}
+for i, key in ipairs(KEYS) do
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, ARGV[1]) end
+  counts[i] = n
+end
+return counts`;
 
 /**
  * Fixed-window counters in Redis, shared by every api process. A window's count is exact; a burst at a
@@ -29,15 +33,26 @@ export class RateLimiter {
   ) {}
 
   async hit(bucket: string, limit: number, windowSeconds = 60, now = Date.now()): Promise<RateLimitResult> {
+    const [result] = await this.hitAll([{ bucket, limit }], windowSeconds, now);
+    return result;
+  }
+
+  /** Several buckets in one Redis round trip (a registration counts its address and its app). */
+  async hitAll(
+    buckets: { bucket: string; limit: number }[],
+    windowSeconds = 60,
+    now = Date.now(),
+  ): Promise<RateLimitResult[]> {
     const windowMs = windowSeconds * 1000;
     const window = Math.floor(now / windowMs);
-    const key = `${this.config.redis.queuePrefix}:rl:${bucket}:${window}`;
-    const count = Number(await this.redis.eval(HIT, 1, key, String(windowMs)));
-    return {
-      allowed: count <= limit,
-      limit,
-      remaining: Math.max(0, limit - count),
-      resetAt: Math.ceil(((window + 1) * windowMs) / 1000),
-    };
+    const keys = buckets.map((b) => `${this.config.redis.queuePrefix}:rl:${b.bucket}:${window}`);
+    const counts = (await this.redis.eval(HIT, keys.length, ...keys, String(windowMs))) as number[];
+    const resetAt = Math.ceil(((window + 1) * windowMs) / 1000);
+    return buckets.map((b, i) => ({
+      allowed: counts[i] <= b.limit,
+      limit: b.limit,
+      remaining: Math.max(0, b.limit - counts[i]),
+      resetAt,
+    }));
   }
 }

@@ -1,13 +1,11 @@
 import { Body, Controller, HttpCode, Inject, Param, Post, Put, Req, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiOperation, ApiTags } from '@nestjs/swagger';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { Request } from 'express';
-import type { DataSource } from 'typeorm';
 import { HeraldError } from '@herald/common';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { isAppKey } from '@herald/crypto';
-import { AppEntity } from '@herald/db';
 import { RateLimiter } from '@herald/platform';
+import { AppDirectory } from '../auth/app-directory';
 import { DeviceAuthGuard } from '../auth/device-auth.guard';
 import type { DeviceRequest } from '../auth/request-context';
 import { DeviceService } from '../devices/device.service';
@@ -27,7 +25,7 @@ export class SdkController {
   constructor(
     private readonly devices: DeviceService,
     private readonly limiter: RateLimiter,
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly apps: AppDirectory,
     @Inject(HERALD_CONFIG) private readonly config: HeraldConfig,
   ) {}
 
@@ -42,11 +40,27 @@ export class SdkController {
     if (typeof appKey !== 'string' || !isAppKey(appKey)) {
       throw new HeraldError('unauthorized', 'X-App-Key must be the 24-character appKey');
     }
-    const source = req.ip ?? 'unknown';
-    await this.limit(`reg:ip:${source}`, this.config.sdk.registerPerMinute, 'this address');
-    const app = await this.db.getRepository(AppEntity).findOne({ where: { appKey } });
+    const app = await this.apps.byKey(appKey);
     if (!app) throw new HeraldError('unauthorized', 'unknown appKey');
-    await this.limit(`reg:app:${app.id}`, this.config.sdk.registerPerAppPerMinute, 'this app');
+    const [perAddress, perApp] = await this.limiter.hitAll([
+      { bucket: `reg:ip:${req.ip ?? 'unknown'}`, limit: this.config.sdk.registerPerMinute },
+      { bucket: `reg:app:${app.id}`, limit: this.config.sdk.registerPerAppPerMinute },
+    ]);
+    for (const [hit, who] of [
+      [perAddress, 'this address'],
+      [perApp, 'this app'],
+    ] as const) {
+      if (!hit.allowed) {
+        const retryAfter = String(Math.max(1, hit.resetAt - Math.floor(Date.now() / 1000)));
+        throw new HeraldError(
+          'rate_limited',
+          `too many registrations from ${who}: at most ${hit.limit} per minute`,
+          {
+            headers: { 'Retry-After': retryAfter },
+          },
+        );
+      }
+    }
     const input = parseBody(registerSchema, body);
     const reg = await this.devices.register(app, input, req.ip);
     return {
@@ -101,19 +115,5 @@ export class SdkController {
       at: r.at ? new Date(r.at) : undefined,
     });
     return {};
-  }
-
-  private async limit(bucket: string, limit: number, who: string): Promise<void> {
-    const hit = await this.limiter.hit(bucket, limit);
-    if (!hit.allowed) {
-      const retryAfter = String(Math.max(1, hit.resetAt - Math.floor(Date.now() / 1000)));
-      throw new HeraldError(
-        'rate_limited',
-        `too many registrations from ${who}: at most ${limit} per minute`,
-        {
-          headers: { 'Retry-After': retryAfter },
-        },
-      );
-    }
   }
 }
