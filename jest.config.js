@@ -29,6 +29,7 @@ const libs = [
   'gateway-protocol',
   'gateway-client',
   'audience',
+  'push',
 ];
 
 module.exports = {

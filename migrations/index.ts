@@ -1,5 +1,12 @@
 import { InitialSchema1763770000000 } from './1763770000000-initial-schema';
 import { DeviceNormalisation1763800000000 } from './1763800000000-device-normalisation';
+import { PushPipeline1763850000000 } from './1763850000000-push-pipeline';
+import { TokenHygiene1763860000000 } from './1763860000000-token-hygiene';
 
 /** Every migration, in order. Listed explicitly so bundled builds and tests run the same set. */
-export const migrations = [InitialSchema1763770000000, DeviceNormalisation1763800000000];
+export const migrations = [
+  InitialSchema1763770000000,
+  DeviceNormalisation1763800000000,
+  PushPipeline1763850000000,
+  TokenHygiene1763860000000,
+];

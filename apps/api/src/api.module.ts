@@ -16,8 +16,14 @@ import { DeviceAuthGuard } from './auth/device-auth.guard';
 import { DeviceService } from './devices/device.service';
 import { GeoIpService } from './devices/geoip.service';
 import { GatewayPresenceReader, PRESENCE_READER } from './devices/presence.reader';
+import { FeedbackController } from './feedback/feedback.controller';
+import { FeedbackService } from './feedback/feedback.service';
 import { GlobalExceptionFilter } from './http/global-exception.filter';
 import { DeviceApiController } from './jpush/device-api.controller';
+import { PushController } from './push/push.controller';
+import { PushService } from './push/push.service';
+import { ReportController } from './reports/report.controller';
+import { ReportService } from './reports/report.service';
 import { SdkController } from './sdk/sdk.controller';
 
 /** JPush's batch endpoints carry up to 1000 pushes in one body. */
@@ -48,7 +54,7 @@ export class ApiModule implements NestModule {
         QueueModule,
         HealthModule,
       ],
-      controllers: [SdkController, DeviceApiController],
+      controllers: [SdkController, DeviceApiController, PushController, ReportController, FeedbackController],
       providers: [
         { provide: APP_FILTER, useClass: GlobalExceptionFilter },
         { provide: PRESENCE_READER, useClass: GatewayPresenceReader },
@@ -56,7 +62,10 @@ export class ApiModule implements NestModule {
         AppDirectory,
         DeviceAuthGuard,
         DeviceService,
+        FeedbackService,
         GeoIpService,
+        PushService,
+        ReportService,
       ],
     };
   }

@@ -1,5 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { QueueService } from '@herald/platform';
+import { JOBS, RECURRING_JOBS } from '@herald/queue';
 import { createTenantFixture, createTestContext, drainQueues, type TestContext } from '@herald/testing';
 import { startWorker } from './worker.bootstrap';
 
@@ -19,7 +20,9 @@ describe('worker (real PostgreSQL and Redis)', () => {
   it('registers the recurring maintenance jobs as BullMQ job schedulers', async () => {
     const queue = worker.get(QueueService).queue('maintenance');
     const schedulers = await queue.getJobSchedulers();
-    expect(schedulers.map((s) => s.key)).toEqual(['purge-idempotency']);
+    const expected = RECURRING_JOBS.filter((r) => JOBS[r.name].queue === 'maintenance').map((r) => r.id);
+    expect(schedulers.map((s) => s.key).sort()).toEqual([...expected].sort());
+    expect(expected).toContain('purge-idempotency');
   });
 
   it('purges expired idempotency records, and only those, when the job runs', async () => {

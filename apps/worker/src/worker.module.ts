@@ -2,11 +2,27 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { HeraldConfigModule, type HeraldConfig } from '@herald/config';
 import { DbModule } from '@herald/db';
 import { LoggingModule, QueueModule } from '@herald/platform';
+import { CallbackDispatchHandler } from './callbacks/callback-dispatch.handler';
+import { FEEDBACK_HANDLERS, FEEDBACK_PROVIDERS } from './feedback/feedback.providers';
 import { JOB_HANDLERS, type JobHandler } from './jobs/job-handler';
 import { WorkerHostService } from './jobs/worker-host.service';
 import { PurgeIdempotencyHandler } from './maintenance/purge-idempotency.handler';
+import { PlanHandler } from './push/plan.handler';
+import { PushRuntime } from './push/push.runtime';
+import { RecallHandler } from './push/recall.handler';
+import { ReconcilerService } from './push/reconciler.service';
+import { ShardHandler } from './push/shard.handler';
+import { FoldReceiptsHandler } from './reports/fold-receipts.handler';
 
-const HANDLERS = [PurgeIdempotencyHandler];
+const HANDLERS = [
+  PurgeIdempotencyHandler,
+  PlanHandler,
+  ShardHandler,
+  RecallHandler,
+  CallbackDispatchHandler,
+  FoldReceiptsHandler,
+  ...FEEDBACK_HANDLERS,
+];
 
 @Module({})
 export class WorkerModule {
@@ -20,6 +36,9 @@ export class WorkerModule {
         QueueModule,
       ],
       providers: [
+        PushRuntime,
+        ReconcilerService,
+        ...FEEDBACK_PROVIDERS,
         ...HANDLERS,
         {
           provide: JOB_HANDLERS,

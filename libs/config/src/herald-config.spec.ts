@@ -27,6 +27,7 @@ describe('loadConfig', () => {
     expect(c.crypto.current).toEqual({ id: 'k1', key: Buffer.alloc(32, 1) });
     expect(c.crypto.previous).toEqual([]);
     expect(c.providers.apnsEndpoint).toBeUndefined();
+    expect(c.feedback).toEqual({ quarantineDays: 7, invalidRetentionDays: 30 });
   });
 
   it('reads every contract variable', () => {
@@ -120,6 +121,8 @@ describe('loadConfig', () => {
     [{ HERALD_MASTER_KEY: KEY, HERALD_APNS_ENDPOINT: 'not a url' }, ['HERALD_APNS_ENDPOINT']],
     [{ HERALD_MASTER_KEY: KEY, HERALD_SDK_REGISTER_PER_MINUTE: '0' }, ['HERALD_SDK_REGISTER_PER_MINUTE']],
     [{ HERALD_MASTER_KEY: KEY, HERALD_LOG_LEVEL: 'loud' }, ['HERALD_LOG_LEVEL']],
+    [{ HERALD_MASTER_KEY: KEY, HERALD_QUARANTINE_DAYS: '0' }, ['HERALD_QUARANTINE_DAYS']],
+    [{ HERALD_MASTER_KEY: KEY, HERALD_INVALID_RETENTION_DAYS: '1.5' }, ['HERALD_INVALID_RETENTION_DAYS']],
     [{ HERALD_MASTER_KEY: KEY, NODE_ENV: 'staging' }, ['NODE_ENV']],
     [{ HERALD_MASTER_KEY: KEY, HERALD_MASTER_KEY_ID: 'bad id' }, ['HERALD_MASTER_KEY_ID']],
     [{ HERALD_MASTER_KEY: KEY, HERALD_PREVIOUS_MASTER_KEYS: 'k0' }, ['HERALD_PREVIOUS_MASTER_KEYS']],

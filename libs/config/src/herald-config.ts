@@ -29,11 +29,25 @@ export interface HeraldConfig {
     authCacheTtlMs: number;
   };
   crypto: { current: MasterKey; previous: MasterKey[] };
-  providers: { apnsEndpoint?: string; fcmEndpoint?: string };
+  /** `extraCaFile`: NODE_EXTRA_CA_CERTS, also handed to the provider clients (fakes, TLS proxies). */
+  providers: { apnsEndpoint?: string; fcmEndpoint?: string; extraCaFile?: string };
   sdk: { registerPerMinute: number; registerPerAppPerMinute: number };
   /** Proxies whose `X-Forwarded-For` is trusted for the client address (GeoIP, rate limits). */
   trustedProxies: string[];
   worker: { concurrency: number };
+  /** Token hygiene: quarantined devices turn invalid after `quarantineDays`; invalid ones are purged after `invalidRetentionDays`. */
+  feedback: { quarantineDays: number; invalidRetentionDays: number };
+  push: {
+    /** Shard jobs (and plans) a worker process runs at once. */
+    concurrency: number;
+    /** Devices per shard: the unit of parallelism, redelivery and progress. */
+    shardSize: number;
+    /** Sends of a token after a transient failure, beyond the first. */
+    retryAttempts: number;
+    reconcileIntervalMs: number;
+    /** A message younger than this is left to the API's own enqueue. */
+    reconcileGraceMs: number;
+  };
   shutdownTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 }
@@ -100,6 +114,7 @@ export function loadConfig(env: Env): HeraldConfig {
     providers: {
       apnsEndpoint: e.HERALD_APNS_ENDPOINT,
       fcmEndpoint: e.HERALD_FCM_ENDPOINT,
+      extraCaFile: e.NODE_EXTRA_CA_CERTS,
     },
     sdk: {
       registerPerMinute: e.HERALD_SDK_REGISTER_PER_MINUTE,
@@ -107,6 +122,17 @@ export function loadConfig(env: Env): HeraldConfig {
     },
     trustedProxies: e.HERALD_TRUSTED_PROXIES,
     worker: { concurrency: e.HERALD_WORKER_CONCURRENCY },
+    feedback: {
+      quarantineDays: e.HERALD_QUARANTINE_DAYS,
+      invalidRetentionDays: e.HERALD_INVALID_RETENTION_DAYS,
+    },
+    push: {
+      concurrency: e.HERALD_PUSH_CONCURRENCY,
+      shardSize: e.HERALD_SHARD_SIZE,
+      retryAttempts: e.HERALD_PUSH_RETRY_ATTEMPTS,
+      reconcileIntervalMs: e.HERALD_RECONCILE_INTERVAL_MS,
+      reconcileGraceMs: e.HERALD_RECONCILE_GRACE_MS,
+    },
     shutdownTimeoutMs: e.HERALD_SHUTDOWN_TIMEOUT_MS,
     logLevel: e.HERALD_LOG_LEVEL,
   };

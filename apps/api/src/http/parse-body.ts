@@ -15,7 +15,8 @@ export function parseBody<S extends z.ZodType>(
       jpushCode: jpushCodes.missing,
     });
   }
-  const parsed = schema.safeParse(body);
+  // reportInput: zod 4 leaves `input` out of issues otherwise, and every wrong type would read as missing.
+  const parsed = schema.safeParse(body, { reportInput: true });
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
   const path = issue.path.map(String).join('.') || 'body';

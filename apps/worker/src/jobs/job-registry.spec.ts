@@ -11,10 +11,12 @@ describe('buildJobRegistry', () => {
     expect([...registry.keys()].sort()).toEqual([...JOB_NAMES].sort());
   });
 
-  it('refuses to start when a job has no handler', () => {
-    expect(() => buildJobRegistry([])).toThrow(
-      new JobRegistryError(`job registry: no handler for ${JOB_NAMES[0]}`),
+  it('refuses to start when a job has no handler, naming it', () => {
+    const [missing, ...rest] = JOB_NAMES;
+    expect(() => buildJobRegistry(rest.map(handler))).toThrow(
+      new JobRegistryError(`job registry: no handler for ${missing}`),
     );
+    expect(() => buildJobRegistry([])).toThrow(/no handler for .*; no handler for /);
   });
 
   it('refuses two handlers for one job, and handlers for jobs that do not exist', () => {

@@ -46,7 +46,8 @@ export class WorkerHostService implements OnApplicationBootstrap, OnApplicationS
       const worker = new Worker(queue, (job) => this.dispatch(job), {
         connection: this.connection,
         prefix: bullPrefix(this.config.redis.queuePrefix),
-        concurrency: this.config.worker.concurrency,
+        // Push jobs each hold a page of devices and provider streams: they get their own, smaller bound.
+        concurrency: queue === 'push' ? this.config.push.concurrency : this.config.worker.concurrency,
         autorun: true,
       });
       worker.on('failed', (job, err) =>

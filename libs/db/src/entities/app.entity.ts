@@ -30,6 +30,14 @@ export class AppEntity {
   @Column({ type: 'text', default: 'UTC' })
   timezone!: string;
 
+  /** Where `token.invalidated` webhooks go (token hygiene); null: none. */
+  @Column({ name: 'webhook_url', type: 'text', nullable: true })
+  webhookUrl!: string | null;
+
+  /** The webhook signing secret, envelope-encrypted (AAD `app_webhook:<appId>`). */
+  @Column({ name: 'webhook_secret', type: 'text', nullable: true })
+  webhookSecret!: string | null;
+
   @Column({ name: 'rate_limit_per_minute', type: 'integer', default: 600 })
   rateLimitPerMinute!: number;
 

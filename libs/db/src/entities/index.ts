@@ -9,9 +9,11 @@ import {
 } from './message.entity';
 import {
   AuditLogEntity,
+  CallbackEventEntity,
   DeviceReceiptEntity,
   FeedbackEventEntity,
   IdempotencyRecordEntity,
+  WebhookEventEntity,
 } from './record.entity';
 import { ScheduleEntity, ScheduleFireEntity, SegmentEntity } from './schedule.entity';
 import { AuthTokenEntity, MembershipEntity, TenantEntity, UserEntity } from './tenant.entity';
@@ -43,4 +45,6 @@ export const entities = [
   IdempotencyRecordEntity,
   AuditLogEntity,
   DeviceReceiptEntity,
+  CallbackEventEntity,
+  WebhookEventEntity,
 ];

@@ -142,3 +142,74 @@ export class DeviceReceiptEntity {
   @CreateDateColumn({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
   createdAt!: Date;
 }
+
+export type CallbackEventKind = 'sent' | 'delivered' | 'clicked' | 'dismissed';
+
+/** The outbox of JPush `callback` events, drained by the callbacks worker. */
+@Entity({ name: 'callback_events' })
+@Index('callback_events_due_idx', ['nextAttemptAt', 'id'])
+export class CallbackEventEntity {
+  @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
+  id!: string;
+
+  @Column({ name: 'app_id', type: 'uuid' })
+  appId!: string;
+
+  @Column({ name: 'message_id', type: 'bigint' })
+  messageId!: string;
+
+  @Column({ name: 'device_id', type: 'bigint' })
+  deviceId!: string;
+
+  @Column({ name: 'registration_id', type: 'text' })
+  registrationId!: string;
+
+  @Column({ type: 'text' })
+  event!: CallbackEventKind;
+
+  @Column({ name: 'occurred_at', type: 'timestamptz' })
+  occurredAt!: Date;
+
+  @Column({ type: 'integer', default: 0 })
+  attempts!: number;
+
+  @Column({ name: 'next_attempt_at', type: 'timestamptz', default: () => 'now()' })
+  nextAttemptAt!: Date;
+
+  @Column({ name: 'last_error', type: 'text', nullable: true })
+  lastError!: string | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
+  createdAt!: Date;
+}
+
+/** The outbox of per-app `token.invalidated` webhooks. */
+@Entity({ name: 'webhook_events' })
+export class WebhookEventEntity {
+  @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
+  id!: string;
+
+  @Column({ name: 'app_id', type: 'uuid' })
+  appId!: string;
+
+  @Column({ type: 'text' })
+  event!: 'token.invalidated';
+
+  @Column({ name: 'feedback_event_id', type: 'bigint' })
+  feedbackEventId!: string;
+
+  @Column({ type: 'integer', default: 0 })
+  attempts!: number;
+
+  @Column({ name: 'next_attempt_at', type: 'timestamptz', default: () => 'now()' })
+  nextAttemptAt!: Date;
+
+  @Column({ name: 'last_error', type: 'text', nullable: true })
+  lastError!: string | null;
+
+  @Column({ name: 'failed_at', type: 'timestamptz', nullable: true })
+  failedAt!: Date | null;
+
+  @CreateDateColumn({ name: 'created_at', type: 'timestamptz', default: () => 'now()' })
+  createdAt!: Date;
+}

@@ -1,0 +1,282 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { InjectDataSource } from '@nestjs/typeorm';
+import type { DataSource, EntityManager } from 'typeorm';
+import { AudienceService, CHANNELS, type Channel } from '@herald/audience';
+import { HeraldError } from '@herald/common';
+import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
+import { EnvelopeCipher } from '@herald/crypto';
+import type { AppEntity } from '@herald/db';
+import { QueueService } from '@herald/platform';
+import {
+  enqueuePlan,
+  enqueueShards,
+  insertMessage,
+  isSingleShard,
+  measurePayloads,
+  recallJobId,
+  type MessageSource,
+  type PayloadSizes,
+  type PushSpec,
+} from '@herald/push';
+
+export interface PushResult {
+  sendno: string;
+  msg_id: string;
+}
+
+export interface AcceptOptions {
+  /** The `Idempotency-Key` header (Herald): the first response is returned for 30 days. */
+  idempotencyKey?: string;
+  /** The master secret the request authenticated with: the callback signing key, when there is a callback. */
+  masterSecret?: string;
+  source?: MessageSource;
+  correlationId?: string;
+}
+
+const CID_TTL_S = 24 * 3600;
+const KEY_TTL_S = 30 * 24 * 3600;
+
+interface Claim {
+  kind: 'cid' | 'key';
+  key: string;
+  ttlS: number;
+}
+
+/**
+ * Accepting a push: validation has happened; this decides "no device matches" (1011) cheaply, makes
+ * cid and Idempotency-Key replays return the first answer without sending anything, commits the
+ * message row (with its idempotency records, in one transaction) and only then enqueues its first job.
+ */
+@Injectable()
+export class PushService {
+  private readonly logger = new Logger('push');
+  private readonly audience: AudienceService;
+  private readonly cipher: EnvelopeCipher;
+
+  constructor(
+    @InjectDataSource() private readonly db: DataSource,
+    @Inject(HERALD_CONFIG) config: HeraldConfig,
+    private readonly queues: QueueService,
+  ) {
+    this.audience = new AudienceService(db);
+    this.cipher = new EnvelopeCipher(config.crypto);
+  }
+
+  async accept(app: AppEntity, spec: PushSpec, options: AcceptOptions = {}): Promise<PushResult> {
+    const claims: Claim[] = [];
+    if (spec.cid) claims.push({ kind: 'cid', key: spec.cid, ttlS: CID_TTL_S });
+    if (options.idempotencyKey) claims.push({ kind: 'key', key: options.idempotencyKey, ttlS: KEY_TTL_S });
+    const requestHash = createHash('sha256').update(JSON.stringify(spec)).digest('base64url');
+
+    // A replay answers before any other check: the first request already passed them.
+    if (claims.length > 0) {
+      const replay = await this.findReplay(this.db, app.id, claims, requestHash);
+      if (replay) return replay;
+    }
+    await this.checkOverride(app, spec);
+    await this.checkTarget(app, spec);
+
+    const stored: PushSpec = spec.callback
+      ? {
+          ...spec,
+          callback: {
+            ...spec.callback,
+            ...(options.masterSecret && {
+              signing_key: this.cipher.encrypt(options.masterSecret, `callback:${app.id}`),
+            }),
+          },
+        }
+      : spec;
+    const singleShard = isSingleShard(spec);
+    const outcome = await this.db.transaction(async (tx) => {
+      if (claims.length > 0) {
+        for (const c of claims) {
+          await tx.query(
+            `INSERT INTO idempotency_records (app_id, kind, key, expires_at)
+             VALUES ($1, $2, $3, now() + make_interval(secs => $4)) ON CONFLICT DO NOTHING`,
+            [app.id, c.kind, c.key, c.ttlS],
+          );
+        }
+        // Locks the records: a concurrent duplicate waits here and then finds the first response.
+        const replay = await this.findReplay(tx, app.id, claims, requestHash, true);
+        if (replay) return { replay };
+      }
+      const id = await insertMessage(tx, {
+        appId: app.id,
+        spec: stored,
+        source: options.source,
+        correlationId: options.correlationId,
+        singleShard,
+      });
+      const response: PushResult = { sendno: spec.options.sendno, msg_id: id };
+      for (const c of claims) {
+        await tx.query(
+          `UPDATE idempotency_records
+              SET request_hash = $4, status_code = 200, response = $5, message_id = $6,
+                  expires_at = GREATEST(expires_at, now() + make_interval(secs => $7))
+            WHERE app_id = $1 AND kind = $2 AND key = $3`,
+          [app.id, c.kind, c.key, requestHash, response, id, c.ttlS],
+        );
+      }
+      return { response };
+    });
+    if ('replay' in outcome) return outcome.replay!;
+    await this.enqueue(outcome.response.msg_id, singleShard);
+    return outcome.response;
+  }
+
+  /**
+   * The message is committed: a failed enqueue (Redis down) is not the client's problem — the
+   * reconciler enqueues it once Redis is back — so it is logged, not answered with an error.
+   */
+  private async enqueue(messageId: string, singleShard: boolean): Promise<void> {
+    try {
+      if (singleShard) await enqueueShards(this.queues, messageId, [0], 0, 1);
+      else await enqueuePlan(this.queues, messageId);
+    } catch (err) {
+      this.logger.warn({ err, messageId }, 'enqueue failed; the reconciler will enqueue the message');
+    }
+  }
+
+  private async findReplay(
+    db: DataSource | EntityManager,
+    appId: string,
+    claims: Claim[],
+    requestHash: string,
+    lock = false,
+  ): Promise<PushResult | undefined> {
+    for (const c of claims) {
+      const [row] = await db.query<{ request_hash: string | null; response: PushResult | null }[]>(
+        `SELECT request_hash, response FROM idempotency_records
+          WHERE app_id = $1 AND kind = $2 AND key = $3 ${lock ? 'FOR UPDATE' : ''}`,
+        [appId, c.kind, c.key],
+      );
+      if (!row?.response) continue;
+      if (c.kind === 'key' && row.request_hash !== requestHash) {
+        throw new HeraldError(
+          'conflict',
+          'this Idempotency-Key was used with a different request; use a new key for a new push',
+          { jpushCode: 1003 },
+        );
+      }
+      return row.response;
+    }
+    return undefined;
+  }
+
+  private async checkOverride(app: AppEntity, spec: PushSpec): Promise<void> {
+    const id = spec.options.override_msg_id;
+    if (id === undefined) return;
+    const rows = await this.db.query<unknown[]>(`SELECT 1 FROM messages WHERE id = $1 AND app_id = $2`, [
+      id,
+      app.id,
+    ]);
+    if (rows.length === 0) {
+      throw new HeraldError('invalid_parameter', `options.override_msg_id: no message ${id} in this app`, {
+        jpushCode: 1003,
+      });
+    }
+  }
+
+  /** 1011, decided by an index probe (`LIMIT 1`), never by counting the audience. */
+  private async checkTarget(app: AppEntity, spec: PushSpec): Promise<void> {
+    const compiled = await this.audience.compile(app.id, spec);
+    const [row] = await this.db.query<{ found: boolean }[]>(
+      `SELECT EXISTS (SELECT 1 FROM devices d WHERE ${compiled.where}) AS found`,
+      compiled.params,
+    );
+    if (!row.found) {
+      throw new HeraldError(
+        'no_target',
+        'cannot find user by this audience or has been inactive for too long',
+        {
+          jpushCode: 1011,
+        },
+      );
+    }
+  }
+
+  /** `/v3/push/validate`: everything `accept` checks, nothing stored, and what it would reach. */
+  async validate(app: AppEntity, spec: PushSpec): Promise<ValidateResult> {
+    await this.checkOverride(app, spec);
+    const sizes = measurePayloads(spec);
+    const estimate = await this.audience.estimate(app.id, spec);
+    const channels: ValidateResult['channels'] = {};
+    for (const c of CHANNELS) {
+      const bytes = c === 'apns' ? (sizes.apns_voip ?? sizes.apns) : sizes[c];
+      if (bytes === undefined && estimate.byChannel[c] === 0) continue;
+      channels[c] = { count: estimate.byChannel[c], payload_bytes: bytes ?? null };
+    }
+    return {
+      sendno: spec.options.sendno,
+      msg_id: '0',
+      audience_size: estimate.total,
+      channels,
+      payload_sizes: sizes,
+    };
+  }
+
+  /** JPush's cid pool: `{appKey}-{uuid}` ids, valid one day, each usable for one push or schedule. */
+  async issueCids(app: AppEntity, count: number, type: 'push' | 'schedule'): Promise<string[]> {
+    const cids = Array.from({ length: count }, () => `${app.appKey}-${randomUUID()}`);
+    await this.db.query(
+      `INSERT INTO idempotency_records (app_id, kind, key, expires_at, response)
+       SELECT $1, 'cid', k, now() + make_interval(secs => $3), NULL FROM unnest($2::text[]) AS k`,
+      [app.id, cids, CID_TTL_S],
+    );
+    void type;
+    return cids;
+  }
+
+  /**
+   * Recall: the message stops (pending shards are cancelled, running ones stop at their next page),
+   * then a job removes undelivered gateway copies and tells devices that have it. Recalling twice is
+   * harmless.
+   */
+  async recall(app: AppEntity, messageId: string): Promise<void> {
+    const rows = await this.db.query<{ status: string }[]>(
+      `SELECT status FROM messages WHERE id = $1 AND app_id = $2`,
+      [messageId, app.id],
+    );
+    if (rows.length === 0) {
+      throw new HeraldError('not_found', `msg_id ${messageId} does not exist in this app`, {
+        jpushCode: 1003,
+        status: 404,
+      });
+    }
+    await this.db.transaction(async (tx) => {
+      await tx.query(
+        `UPDATE messages SET status = 'cancelled', cancelled_at = COALESCE(cancelled_at, now()) WHERE id = $1`,
+        [messageId],
+      );
+      await tx.query(
+        `UPDATE message_shards SET status = 'cancelled', completed_at = now()
+          WHERE message_id = $1 AND status = 'pending'`,
+        [messageId],
+      );
+    });
+    try {
+      await this.queues.queue('push').add(
+        'push.recall',
+        { messageId },
+        {
+          jobId: recallJobId(messageId),
+          attempts: 20,
+          backoff: { type: 'exponential', delay: 500 },
+          removeOnComplete: true,
+          removeOnFail: { age: 7 * 24 * 3600 },
+        },
+      );
+    } catch (err) {
+      this.logger.warn({ err, messageId }, 'recall enqueue failed');
+      throw new HeraldError('unavailable', 'the queue is unavailable; retry the recall', { cause: err });
+    }
+  }
+}
+
+export interface ValidateResult extends PushResult {
+  audience_size: number;
+  channels: Partial<Record<Channel, { count: number; payload_bytes: number | null }>>;
+  payload_sizes: PayloadSizes;
+}

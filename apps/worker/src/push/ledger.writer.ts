@@ -1,0 +1,107 @@
+import type { Channel } from '@herald/audience';
+import type { SqlRunner } from '@herald/push';
+
+export type LedgerState = 'sent' | 'failed' | 'invalid_token' | 'expired';
+
+export interface LedgerRow {
+  deviceId: string;
+  channel: Channel;
+  state: LedgerState;
+  reason: string | null;
+  providerMessageId: string | null;
+  providerStatus: number | null;
+  attempts: number;
+}
+
+/**
+ * Records the outcomes of one page of a shard in one statement: a ledger row per device, and — only
+ * for rows this statement created or moved out of a non-final state — the counters and failure
+ * reasons. A redelivered shard, a retried statement or a gateway ack that arrived first can therefore
+ * never count a device twice (architecture invariant 6). Returns the ids of devices newly sent.
+ */
+export async function recordOutcomes(
+  db: SqlRunner,
+  messageId: string,
+  appId: string,
+  rows: LedgerRow[],
+): Promise<string[]> {
+  if (rows.length === 0) return [];
+  const result = (await db.query(
+    `WITH input AS (
+       SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::int[])
+         AS i(device_id, channel, state, reason, provider_message_id, provider_status, attempts)
+     ), changed AS (
+       INSERT INTO deliveries AS d (message_id, device_id, app_id, channel, state, reason, provider_message_id,
+                                    provider_status, attempts, sent_at)
+       SELECT $1, device_id, $2, channel, state, reason, provider_message_id, provider_status, attempts,
+              CASE WHEN state = 'sent' THEN now() END
+         FROM input
+       ON CONFLICT (message_id, device_id) DO UPDATE
+         SET state = CASE WHEN d.state = 'delivered' THEN 'delivered' ELSE excluded.state END,
+             reason = excluded.reason,
+             provider_message_id = excluded.provider_message_id,
+             provider_status = excluded.provider_status,
+             attempts = d.attempts + excluded.attempts,
+             sent_at = COALESCE(d.sent_at, excluded.sent_at),
+             updated_at = now()
+         WHERE d.sent_at IS NULL AND d.state IN ('pending', 'retrying', 'delivered')
+       RETURNING d.device_id
+     ), counted AS (
+       SELECT i.channel, i.state, i.reason, i.device_id FROM changed c JOIN input i ON i.device_id = c.device_id
+     ), counters AS (
+       INSERT INTO message_counters AS mc (message_id, channel, targets, sent, failed)
+       SELECT $1, channel, count(*), count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state <> 'sent')
+         FROM counted GROUP BY channel
+       ON CONFLICT (message_id, channel) DO UPDATE
+         SET targets = mc.targets + excluded.targets, sent = mc.sent + excluded.sent,
+             failed = mc.failed + excluded.failed
+     ), failures AS (
+       INSERT INTO message_failures AS mf (message_id, channel, reason, count)
+       SELECT $1, channel, reason, count(*) FROM counted WHERE state <> 'sent' GROUP BY channel, reason
+       ON CONFLICT (message_id, channel, reason) DO UPDATE SET count = mf.count + excluded.count
+     )
+     SELECT device_id::text AS id FROM counted WHERE state = 'sent'`,
+    [
+      messageId,
+      appId,
+      rows.map((r) => r.deviceId),
+      rows.map((r) => r.channel),
+      rows.map((r) => r.state),
+      rows.map((r) => r.reason),
+      rows.map((r) => r.providerMessageId),
+      rows.map((r) => r.providerStatus),
+      rows.map((r) => r.attempts),
+    ],
+  )) as { id: string }[];
+  return result.map((r) => r.id);
+}
+
+/**
+ * Gateway inbox entries of other messages that a new entry pushed out (`inbox_full`) or that expired
+ * unread: their ledger rows move from `sent` to `expired` and their count from sent to failed with that
+ * reason, once (so targets = sent + failed holds at every moment).
+ */
+export async function recordDropped(
+  db: SqlRunner,
+  rows: { messageId: string; deviceId: string; reason: 'inbox_full' | 'expired' }[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  await db.query(
+    `WITH input AS (
+       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS i(message_id, device_id, reason)
+     ), changed AS (
+       UPDATE deliveries d SET state = 'expired', reason = i.reason, updated_at = now()
+         FROM input i
+        WHERE d.message_id = i.message_id AND d.device_id = i.device_id AND d.state = 'sent'
+       RETURNING d.message_id, d.channel, i.reason
+     ), counters AS (
+       UPDATE message_counters mc SET sent = mc.sent - c.n, failed = mc.failed + c.n
+         FROM (SELECT message_id, channel, count(*) AS n FROM changed GROUP BY 1, 2) c
+        WHERE mc.message_id = c.message_id AND mc.channel = c.channel
+     )
+     INSERT INTO message_failures AS mf (message_id, channel, reason, count)
+     SELECT message_id, channel, reason, count(*) FROM changed GROUP BY 1, 2, 3
+     ON CONFLICT (message_id, channel, reason) DO UPDATE SET count = mf.count + excluded.count`,
+    [rows.map((r) => r.messageId), rows.map((r) => r.deviceId), rows.map((r) => r.reason)],
+  );
+}

@@ -1,0 +1,299 @@
+import { Injectable, Logger } from '@nestjs/common';
+import type { AudienceDevice, Channel } from '@herald/audience';
+import type { DeliveryOutcome } from '@herald/providers';
+import { QueueService } from '@herald/platform';
+import { enqueueCallbackEvents, PushComposer, type PushSpec } from '@herald/push';
+import type { JobPayload } from '@herald/queue';
+import type { JobHandler } from '../jobs/job-handler';
+import { sendPage, type SendContext } from './channel.sender';
+import { recordDropped, recordOutcomes, type LedgerRow } from './ledger.writer';
+import { PushRuntime } from './push.runtime';
+
+const PAGE_SIZE = 2_000;
+const RETRY_BASE_MS = 1_000;
+const RETRY_MAX_WAIT_MS = 60_000;
+
+interface Pending {
+  device: AudienceDevice;
+  outcome: Extract<DeliveryOutcome, { kind: 'retryable' | 'rate_limited' }>;
+  attempts: number;
+}
+
+interface MessageRow {
+  app_id: string;
+  status: string;
+  request: PushSpec;
+  created_at: Date;
+  correlation_id: string | null;
+}
+
+/**
+ * One shard of a message: the devices of the audience in its id range, in keyset pages. Each page is
+ * sent on every channel and recorded in one statement before the next is read, so a redelivered job
+ * (worker killed, lock lost) skips what was recorded and a page is the most that can be resent — and the
+ * gateway inbox drops that as a duplicate, APNs collapses it by its message-derived collapse id.
+ * Transient failures are resent at the end of the shard, only those tokens, with backoff that honours
+ * Retry-After, at most `HERALD_PUSH_RETRY_ATTEMPTS` times. Memory is one page plus the shard's retries.
+ */
+@Injectable()
+export class ShardHandler implements JobHandler<'push.shard'> {
+  readonly jobName = 'push.shard' as const;
+  private readonly logger = new Logger('push-shard');
+
+  constructor(
+    private readonly runtime: PushRuntime,
+    private readonly queues: QueueService,
+  ) {}
+
+  async handle({ messageId, shardNo }: JobPayload<'push.shard'>): Promise<{ status: string }> {
+    const db = this.runtime.db;
+    const [msg] = await db.query<MessageRow[]>(
+      `SELECT app_id, status, request, created_at, correlation_id FROM messages WHERE id = $1`,
+      [messageId],
+    );
+    if (!msg || msg.status !== 'sending') return { status: `skipped: message ${msg?.status ?? 'missing'}` };
+    // TypeORM answers an UPDATE … RETURNING with [rows, affected].
+    const [[shard]] = await db.query<[{ from: string; to: string; attempts: number }[], number]>(
+      `UPDATE message_shards SET status = 'running', attempts = attempts + 1
+        WHERE message_id = $1 AND shard_no = $2 AND status IN ('pending', 'running')
+        RETURNING from_device_id::text AS "from", to_device_id::text AS "to", attempts`,
+      [messageId, shardNo],
+    );
+    if (!shard) return { status: 'skipped: shard finished' };
+
+    const spec = msg.request;
+    const ctx: SendContext = {
+      messageId,
+      spec,
+      composer: new PushComposer(spec, messageId, Date.now()),
+      credentials: await this.runtime.appCredentials(msg.app_id),
+      acceptedAt: msg.created_at.getTime(),
+    };
+    const compiled = await this.runtime.audience.compile(msg.app_id, {
+      platform: spec.platform,
+      audience: spec.audience,
+    });
+    const throttle = spec.options.throttle_per_minute;
+    const pageSize = throttle ? Math.min(PAGE_SIZE, throttle) : PAGE_SIZE;
+    const resumed = shard.attempts > 1;
+    const pending: Pending[] = [];
+    let first = true;
+    for await (const page of this.runtime.audience.scan(compiled, {
+      pageSize,
+      range: { afterId: shard.from, throughId: shard.to },
+    })) {
+      if (!first && (await this.cancelled(messageId)))
+        return this.stop(messageId, shardNo, msg.app_id, pending);
+      first = false;
+      if (throttle) await this.throttle(messageId, throttle, page.length);
+      await this.deliver(ctx, msg.app_id, page, resumed, pending);
+    }
+    for (
+      let attempt = 1;
+      pending.length > 0 && attempt <= this.runtime.config.push.retryAttempts;
+      attempt++
+    ) {
+      const waitMs = Math.min(
+        RETRY_MAX_WAIT_MS,
+        Math.max(RETRY_BASE_MS * 2 ** (attempt - 1), ...pending.map((p) => p.outcome.retryAfterMs ?? 0)),
+      );
+      await sleep(waitMs);
+      if (await this.cancelled(messageId)) return this.stop(messageId, shardNo, msg.app_id, pending);
+      const batch = pending.splice(0, pending.length);
+      ctx.composer = new PushComposer(spec, messageId, Date.now());
+      for (let i = 0; i < batch.length; i += pageSize) {
+        const slice = batch.slice(i, i + pageSize);
+        await this.deliver(
+          ctx,
+          msg.app_id,
+          slice.map((p) => p.device),
+          false,
+          pending,
+          slice.map((p) => p.attempts),
+        );
+      }
+    }
+    // Still failing after every retry: a final failure with the provider's last reason.
+    await this.recordPending(messageId, msg.app_id, pending);
+    return { status: await this.finish(messageId, shardNo, 'done') };
+  }
+
+  private async deliver(
+    ctx: SendContext,
+    appId: string,
+    devices: AudienceDevice[],
+    resumed: boolean,
+    pending: Pending[],
+    priorAttempts?: number[],
+  ): Promise<void> {
+    const db = this.runtime.db;
+    const rows: LedgerRow[] = [];
+    let toSend = devices;
+    let prior = priorAttempts;
+    if (resumed) {
+      // A redelivered shard: devices already in the ledger were handled by the earlier run.
+      const seen = await db.query<{ id: string; sent: boolean; channel: Channel }[]>(
+        `SELECT device_id::text AS id, sent_at IS NOT NULL AS sent, channel FROM deliveries
+          WHERE message_id = $1 AND device_id = ANY($2::bigint[])`,
+        [ctx.messageId, devices.map((d) => d.id)],
+      );
+      const done = new Map(seen.map((s) => [s.id, s]));
+      for (const s of seen) {
+        // Acknowledged by the device before the earlier run could record the send: record it now.
+        if (!s.sent) rows.push(ledger(s.id, s.channel, { kind: 'sent' }, 1));
+      }
+      toSend = devices.filter((d) => !done.has(d.id));
+      prior = undefined;
+    }
+    const result = await sendPage(this.runtime, ctx, toSend);
+    const invalid: { deviceId: string; outcome: Extract<DeliveryOutcome, { kind: 'invalid_token' }> }[] = [];
+    toSend.forEach((d, i) => {
+      const outcome = result.outcomes[i];
+      const attempts = (prior?.[i] ?? 0) + 1;
+      if (outcome.kind === 'retryable' || outcome.kind === 'rate_limited') {
+        pending.push({ device: d, outcome, attempts });
+        return;
+      }
+      if (outcome.kind === 'invalid_token') invalid.push({ deviceId: d.id, outcome });
+      rows.push(ledger(d.id, d.channel, outcome, attempts));
+    });
+    const sent = await recordOutcomes(db, ctx.messageId, appId, rows);
+    const byRid = new Map(toSend.map((d) => [d.registrationId, d.id]));
+    await recordDropped(
+      db,
+      result.dropped.flatMap((x) => {
+        const deviceId = byRid.get(x.registrationId);
+        return deviceId ? [{ messageId: x.messageId, deviceId, reason: x.reason }] : [];
+      }),
+    );
+    if (result.badges.size > 0) {
+      await db.query(
+        `UPDATE devices d SET badge = u.badge FROM unnest($1::bigint[], $2::int[]) AS u(id, badge) WHERE d.id = u.id`,
+        [[...result.badges.keys()], [...result.badges.values()]],
+      );
+    }
+    if (invalid.length > 0) {
+      const envOf = new Map(toSend.map((d) => [d.id, d]));
+      await this.queues.add('feedback.invalid-tokens', {
+        appId,
+        items: invalid.map(({ deviceId, outcome }) => {
+          const d = envOf.get(deviceId)!;
+          const forced = ctx.spec.options.apns_production;
+          return {
+            deviceId,
+            messageId: ctx.messageId,
+            channel: d.channel,
+            reason: outcome.reason,
+            ...(outcome.status !== undefined && { status: outcome.status }),
+            ...(outcome.providerTimestamp && { providerTimestamp: outcome.providerTimestamp.toISOString() }),
+            ...(d.channel === 'apns' && {
+              apnsEnvironment:
+                forced === undefined
+                  ? (d.apnsEnvironment ?? 'production')
+                  : forced
+                    ? ('production' as const)
+                    : ('sandbox' as const),
+            }),
+          };
+        }),
+      });
+    }
+    if (ctx.spec.callback && sent.length > 0) {
+      await enqueueCallbackEvents(
+        db,
+        'sent',
+        sent.map((deviceId) => ({ messageId: ctx.messageId, deviceId })),
+      );
+    }
+  }
+
+  private async recordPending(messageId: string, appId: string, pending: Pending[], reason?: string) {
+    await recordOutcomes(
+      this.runtime.db,
+      messageId,
+      appId,
+      pending.map((p) =>
+        ledger(
+          p.device.id,
+          p.device.channel,
+          { kind: 'permanent', reason: reason ?? p.outcome.reason, status: p.outcome.status },
+          p.attempts,
+        ),
+      ),
+    );
+    pending.length = 0;
+  }
+
+  private async cancelled(messageId: string): Promise<boolean> {
+    const [row] = await this.runtime.db.query<{ status: string }[]>(
+      `SELECT status FROM messages WHERE id = $1`,
+      [messageId],
+    );
+    return !row || row.status === 'cancelled';
+  }
+
+  private async stop(messageId: string, shardNo: number, appId: string, pending: Pending[]) {
+    await this.recordPending(messageId, appId, pending, 'recalled');
+    return { status: await this.finish(messageId, shardNo, 'cancelled') };
+  }
+
+  /** Marks the shard finished once, and the message completed when it was the last one. */
+  private async finish(messageId: string, shardNo: number, status: 'done' | 'cancelled'): Promise<string> {
+    await this.runtime.db.query(
+      `WITH s AS (
+         UPDATE message_shards SET status = $3, completed_at = now()
+          WHERE message_id = $1 AND shard_no = $2 AND status = 'running' RETURNING 1
+       )
+       UPDATE messages m
+          SET shards_done = m.shards_done + 1,
+              status = CASE WHEN m.status = 'sending' AND m.shards_done + 1 >= m.shards_total
+                            THEN 'completed' ELSE m.status END,
+              completed_at = CASE WHEN m.status = 'sending' AND m.shards_done + 1 >= m.shards_total
+                                  THEN now() ELSE m.completed_at END
+         FROM s WHERE m.id = $1`,
+      [messageId, shardNo, status],
+    );
+    return status;
+  }
+
+  /**
+   * `throttle_per_minute`: a per-message counter per clock minute in Redis, shared by all shards and
+   * workers; a page goes out only if it fits in the current minute, else waits for the next one.
+   */
+  private async throttle(messageId: string, perMinute: number, n: number): Promise<void> {
+    const redis = this.runtime.redis;
+    for (;;) {
+      const minute = Math.floor(Date.now() / 60_000);
+      const key = `${this.runtime.config.redis.queuePrefix}:thr:${messageId}:${minute}`;
+      const used = await redis.incrby(key, n);
+      if (used === n) await redis.expire(key, 120);
+      if (used <= perMinute) return;
+      await redis.decrby(key, n);
+      await sleep((minute + 1) * 60_000 - Date.now() + 5);
+    }
+  }
+}
+
+function ledger(deviceId: string, channel: Channel, outcome: DeliveryOutcome, attempts: number): LedgerRow {
+  const base = { deviceId, channel, attempts, providerStatus: null, providerMessageId: null };
+  switch (outcome.kind) {
+    case 'sent':
+      return { ...base, state: 'sent', reason: null, providerMessageId: outcome.providerMessageId ?? null };
+    case 'invalid_token':
+      return {
+        ...base,
+        state: 'invalid_token',
+        reason: outcome.reason,
+        providerStatus: outcome.status ?? null,
+      };
+    default:
+      return {
+        ...base,
+        state: outcome.reason === 'expired' ? 'expired' : 'failed',
+        reason: outcome.reason,
+        providerStatus: outcome.status ?? null,
+      };
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
