@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { REDIS } from '@herald/platform';
 import { InboxStore } from '@herald/providers';
+import { enqueueCallbackEvents, type CallbackEvent } from '@herald/push';
 
 export interface ReceiptDevice {
   rid: string;
@@ -23,7 +24,9 @@ const LEDGER_ATTEMPTS = 5;
  * Receipts from devices: acks remove inbox entries and mark the ledger row delivered; events record
  * clicks and dismissals. Acks are batched (a broadcast brings thousands per second per node) into one
  * Redis pipeline and one SQL statement per flush. Counting happens only for rows that changed state,
- * so a repeated ack or event (redelivery, a second node) is never counted twice.
+ * so a repeated ack or event (redelivery, a second node) is never counted twice. The same rows, when
+ * their message asked for a JPush `callback`, are queued as callback events (one more statement, only
+ * then).
  */
 @Injectable()
 export class ReceiptWriter {
@@ -123,9 +126,10 @@ export class ReceiptWriter {
   }
 
   private async writeDelivered(rows: [string, string, string][], now: number): Promise<void> {
-    await this.db.query(
+    // The statement returns the changed rows of messages with a callback, usually none.
+    const changed = await this.db.query<{ message_id: string; device_id: string }[]>(
       `WITH input AS (
-         SELECT i.message_id, i.device_id, i.app_id
+         SELECT i.message_id, i.device_id, i.app_id, m.request ? 'callback' AS callback
            FROM unnest($1::bigint[], $2::bigint[], $3::uuid[]) AS i(message_id, device_id, app_id)
            JOIN messages m ON m.id = i.message_id AND m.app_id = i.app_id
        ), changed AS (
@@ -134,14 +138,46 @@ export class ReceiptWriter {
          ON CONFLICT (message_id, device_id) DO UPDATE
            SET state = 'delivered', delivered_at = excluded.delivered_at, updated_at = now()
            WHERE deliveries.state <> 'delivered'
-         RETURNING message_id
+         RETURNING message_id, device_id
+       ), counted AS (
+         INSERT INTO message_counters (message_id, channel, delivered)
+         SELECT message_id, 'gateway', count(*) FROM changed GROUP BY message_id
+         ON CONFLICT (message_id, channel) DO UPDATE
+           SET delivered = message_counters.delivered + excluded.delivered
        )
-       INSERT INTO message_counters (message_id, channel, delivered)
-       SELECT message_id, 'gateway', count(*) FROM changed GROUP BY message_id
-       ON CONFLICT (message_id, channel) DO UPDATE
-         SET delivered = message_counters.delivered + excluded.delivered`,
+       SELECT c.message_id::text, c.device_id::text
+         FROM changed c JOIN input i USING (message_id, device_id)
+        WHERE i.callback`,
       [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), new Date(now)],
     );
+    await this.queueCallbacks(
+      'delivered',
+      changed.map((r) => ({ messageId: r.message_id, deviceId: r.device_id })),
+      new Date(now),
+    );
+  }
+
+  /**
+   * After the ledger statement committed: a failure here must not rerun it (it would change nothing
+   * and queue nothing), so the enqueue, idempotent per (message, device, event), is retried alone.
+   */
+  private async queueCallbacks(
+    event: CallbackEvent,
+    rows: { messageId: string; deviceId: string }[],
+    at: Date,
+  ): Promise<void> {
+    for (let attempt = 1; rows.length > 0; attempt++) {
+      try {
+        await enqueueCallbackEvents(this.db, event, rows, at);
+        return;
+      } catch (err) {
+        if (attempt >= LEDGER_ATTEMPTS) {
+          this.logger.error({ err, event, rows: rows.length }, 'callback events lost: enqueue failed');
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 200 * attempt));
+      }
+    }
   }
 
   /**
@@ -152,13 +188,19 @@ export class ReceiptWriter {
     if (!LEDGER_ID.test(id)) return;
     const column = ev === 'opened' ? 'clicked_at' : 'dismissed_at';
     const counter = ev === 'opened' ? 'clicked' : 'dismissed';
-    await this.db.query(
+    const at = new Date();
+    const [changed] = await this.db.query<{ newly_delivered: boolean; callback: boolean }[]>(
       `WITH input AS (
-         SELECT $1::bigint AS message_id, $2::bigint AS device_id, $3::uuid AS app_id, $4::timestamptz AS at
+         SELECT $1::bigint AS message_id, $2::bigint AS device_id, $3::uuid AS app_id, $4::timestamptz AS at,
+                m.request ? 'callback' AS callback
            FROM messages m WHERE m.id = $1::bigint AND m.app_id = $3::uuid
+       ), prev AS (
+         -- Locked, so a concurrent ack waits; a row that was sent but never acknowledged is delivered now.
+         SELECT delivered_at FROM deliveries WHERE message_id = $1::bigint AND device_id = $2::bigint FOR UPDATE
        ), changed AS (
          INSERT INTO deliveries (message_id, device_id, app_id, channel, state, delivered_at, ${column})
-         SELECT message_id, device_id, app_id, 'gateway', 'delivered', at, at FROM input
+         -- Joining prev makes it run (and lock) before the upsert, not lazily after it.
+         SELECT message_id, device_id, app_id, 'gateway', 'delivered', at, at FROM input LEFT JOIN prev ON true
          ON CONFLICT (message_id, device_id) DO UPDATE
            SET ${column} = excluded.${column},
                state = 'delivered',
@@ -166,14 +208,26 @@ export class ReceiptWriter {
                updated_at = now()
            WHERE deliveries.${column} IS NULL
          RETURNING message_id, (xmax = 0) AS inserted
+       ), counted AS (
+         INSERT INTO message_counters (message_id, channel, delivered, ${counter})
+         SELECT message_id, 'gateway',
+                CASE WHEN inserted OR NOT EXISTS (SELECT 1 FROM prev WHERE delivered_at IS NOT NULL) THEN 1 ELSE 0 END,
+                1
+           FROM changed
+         ON CONFLICT (message_id, channel) DO UPDATE
+           SET delivered = message_counters.delivered + excluded.delivered,
+               ${counter} = message_counters.${counter} + 1
        )
-       INSERT INTO message_counters (message_id, channel, delivered, ${counter})
-       SELECT message_id, 'gateway', CASE WHEN inserted THEN 1 ELSE 0 END, 1 FROM changed
-       ON CONFLICT (message_id, channel) DO UPDATE
-         SET delivered = message_counters.delivered + excluded.delivered,
-             ${counter} = message_counters.${counter} + 1`,
-      [id, device.deviceId, device.appId, new Date()],
+       SELECT c.inserted OR NOT EXISTS (SELECT 1 FROM prev WHERE delivered_at IS NOT NULL) AS newly_delivered,
+              i.callback
+         FROM changed c, input i`,
+      [id, device.deviceId, device.appId, at],
     );
+    if (!changed?.callback) return;
+    const rows = [{ messageId: id, deviceId: device.deviceId }];
+    // A click or dismissal without an earlier ack delivered the message (and counted it): say so.
+    if (changed.newly_delivered) await this.queueCallbacks('delivered', rows, at);
+    await this.queueCallbacks(ev === 'opened' ? 'clicked' : 'dismissed', rows, at);
   }
 
   /** `devices.last_seen_at` (the `last_online_time` fallback), written at most once a second per node. */
