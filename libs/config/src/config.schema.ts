@@ -129,6 +129,7 @@ export const envSchema = z
     HERALD_WORKER_CONCURRENCY: positiveInt.max(1000).default(50),
     HERALD_QUARANTINE_DAYS: positiveInt.max(365).default(7),
     HERALD_INVALID_RETENTION_DAYS: positiveInt.max(3650).default(30),
+    HERALD_JOB_LOCK_MS: positiveInt.min(1_000).max(600_000).default(30_000),
     HERALD_PUSH_CONCURRENCY: positiveInt.max(256).default(8),
     HERALD_SHARD_SIZE: positiveInt.min(100).max(1_000_000).default(10_000),
     HERALD_PUSH_RETRY_ATTEMPTS: positiveInt.max(10).default(3),

@@ -34,7 +34,11 @@ export interface HeraldConfig {
   sdk: { registerPerMinute: number; registerPerAppPerMinute: number };
   /** Proxies whose `X-Forwarded-For` is trusted for the client address (GeoIP, rate limits). */
   trustedProxies: string[];
-  worker: { concurrency: number };
+  /**
+   * `lockMs`: a job's lock; a worker that dies (SIGKILL, OOM) loses its jobs to another worker after
+   * about this long — BullMQ's stalled-job check runs at the same interval.
+   */
+  worker: { concurrency: number; lockMs: number };
   /** Token hygiene: quarantined devices turn invalid after `quarantineDays`; invalid ones are purged after `invalidRetentionDays`. */
   feedback: { quarantineDays: number; invalidRetentionDays: number };
   push: {
@@ -121,7 +125,7 @@ export function loadConfig(env: Env): HeraldConfig {
       registerPerAppPerMinute: e.HERALD_SDK_REGISTER_PER_APP_PER_MINUTE,
     },
     trustedProxies: e.HERALD_TRUSTED_PROXIES,
-    worker: { concurrency: e.HERALD_WORKER_CONCURRENCY },
+    worker: { concurrency: e.HERALD_WORKER_CONCURRENCY, lockMs: e.HERALD_JOB_LOCK_MS },
     feedback: {
       quarantineDays: e.HERALD_QUARANTINE_DAYS,
       invalidRetentionDays: e.HERALD_INVALID_RETENTION_DAYS,

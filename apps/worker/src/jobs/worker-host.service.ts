@@ -48,6 +48,8 @@ export class WorkerHostService implements OnApplicationBootstrap, OnApplicationS
         prefix: bullPrefix(this.config.redis.queuePrefix),
         // Push jobs each hold a page of devices and provider streams: they get their own, smaller bound.
         concurrency: queue === 'push' ? this.config.push.concurrency : this.config.worker.concurrency,
+        lockDuration: this.config.worker.lockMs,
+        stalledInterval: this.config.worker.lockMs,
         autorun: true,
       });
       worker.on('failed', (job, err) =>

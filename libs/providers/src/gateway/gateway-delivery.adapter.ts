@@ -151,14 +151,16 @@ export class GatewayDeliveryAdapter {
         result.outcomes.push({ kind: 'retryable', reason: errorReason(err) });
         return;
       }
-      const [status, , dropped, expired] = reply as InsertReply;
+      const [, , dropped, expired] = reply as InsertReply;
       result.outcomes.push({ kind: 'sent' });
       for (const id of dropped)
         result.dropped.push({ registrationId: rid, messageId: id, reason: 'inbox_full' });
       for (const id of expired)
         result.dropped.push({ registrationId: rid, messageId: id, reason: 'expired' });
       const at = parsePresence(replies[2 * j + 1][1] as string | null);
-      if (status === 'ok' && at) pushTo(ring, at.nodeId, rid);
+      // A duplicate rings too: the first write may have come from a worker that died before its ring,
+      // and the node skips what it already has in flight.
+      if (at) pushTo(ring, at.nodeId, rid);
     });
     await this.ring('r', ring);
   }
