@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import type { RequestOptions } from 'node:http';
 import https from 'node:https';
+import type { Duplex } from 'node:stream';
 import { connect as netConnect } from 'node:net';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
@@ -71,10 +73,12 @@ const originalAgent = https.globalAgent;
  * of Herald), and everything else where it was going.
  */
 class JPushHostsToHerald extends https.Agent {
-  override createConnection(options: { host?: string }, cb: (err: Error | null, s?: unknown) => void) {
+  override createConnection(
+    options: RequestOptions,
+    cb?: (err: Error | null, stream: Duplex) => void,
+  ): Duplex | null | undefined {
     if (options.host && /(^|\.)jpush\.cn$/.test(options.host)) return netConnect(apiPort, '127.0.0.1');
-    // @ts-expect-error createConnection is public at run time, typed as protected.
-    return super.createConnection(options, cb) as unknown;
+    return super.createConnection(options, cb);
   }
 }
 
@@ -99,8 +103,8 @@ function start(name: string, app: string, env: Record<string, string>) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   const entry = { name, child, output: () => output };
   children.push(entry);
   return entry;
