@@ -75,7 +75,7 @@ export class PushService {
       if (replay) return replay;
     }
     await this.checkOverride(app, spec);
-    await this.checkTarget(app, spec);
+    const target = await this.audience.compile(app.id, spec);
 
     const stored: PushSpec = spec.callback
       ? {
@@ -89,26 +89,34 @@ export class PushService {
         }
       : spec;
     const singleShard = isSingleShard(spec);
+    const message = {
+      appId: app.id,
+      spec: stored,
+      source: options.source,
+      correlationId: options.correlationId,
+      singleShard,
+    };
+    if (claims.length === 0) {
+      // The common path: one statement writes the message (and its shard) if any device matches.
+      const id = await insertMessage(this.db, message, target);
+      if (id === undefined) throw noTarget();
+      await this.enqueue(id, singleShard);
+      return { sendno: spec.options.sendno, msg_id: id };
+    }
     const outcome = await this.db.transaction(async (tx) => {
-      if (claims.length > 0) {
-        for (const c of claims) {
-          await tx.query(
-            `INSERT INTO idempotency_records (app_id, kind, key, expires_at)
-             VALUES ($1, $2, $3, now() + make_interval(secs => $4)) ON CONFLICT DO NOTHING`,
-            [app.id, c.kind, c.key, c.ttlS],
-          );
-        }
-        // Locks the records: a concurrent duplicate waits here and then finds the first response.
-        const replay = await this.findReplay(tx, app.id, claims, requestHash, true);
-        if (replay) return { replay };
+      for (const c of claims) {
+        await tx.query(
+          `INSERT INTO idempotency_records (app_id, kind, key, expires_at)
+           VALUES ($1, $2, $3, now() + make_interval(secs => $4)) ON CONFLICT DO NOTHING`,
+          [app.id, c.kind, c.key, c.ttlS],
+        );
       }
-      const id = await insertMessage(tx, {
-        appId: app.id,
-        spec: stored,
-        source: options.source,
-        correlationId: options.correlationId,
-        singleShard,
-      });
+      // Locks the records: a concurrent duplicate waits here and then finds the first response.
+      const replay = await this.findReplay(tx, app.id, claims, requestHash, true);
+      if (replay) return { replay };
+      const id = await insertMessage(tx, message, target);
+      // Rolls the claims back with it: the cid stays usable for a push that has devices.
+      if (id === undefined) throw noTarget();
       const response: PushResult = { sendno: spec.options.sendno, msg_id: id };
       for (const c of claims) {
         await tx.query(
@@ -176,24 +184,6 @@ export class PushService {
       throw new HeraldError('invalid_parameter', `options.override_msg_id: no message ${id} in this app`, {
         jpushCode: 1003,
       });
-    }
-  }
-
-  /** 1011, decided by an index probe (`LIMIT 1`), never by counting the audience. */
-  private async checkTarget(app: AppEntity, spec: PushSpec): Promise<void> {
-    const compiled = await this.audience.compile(app.id, spec);
-    const [row] = await this.db.query<{ found: boolean }[]>(
-      `SELECT EXISTS (SELECT 1 FROM devices d WHERE ${compiled.where}) AS found`,
-      compiled.params,
-    );
-    if (!row.found) {
-      throw new HeraldError(
-        'no_target',
-        'cannot find user by this audience or has been inactive for too long',
-        {
-          jpushCode: 1011,
-        },
-      );
     }
   }
 
@@ -273,6 +263,13 @@ export class PushService {
       throw new HeraldError('unavailable', 'the queue is unavailable; retry the recall', { cause: err });
     }
   }
+}
+
+/** JPush's 1011, decided by an index probe (`EXISTS`), never by counting the audience. */
+function noTarget(): HeraldError {
+  return new HeraldError('no_target', 'cannot find user by this audience or has been inactive for too long', {
+    jpushCode: 1011,
+  });
 }
 
 export interface ValidateResult extends PushResult {
