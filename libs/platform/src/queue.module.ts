@@ -40,6 +40,9 @@ export class QueueService implements OnApplicationShutdown {
 
   async add<N extends JobName>(name: N, data: JobInput<N>, opts?: { jobId?: string; delay?: number }) {
     return this.queue(JOBS[name].queue).add(name, parseJobPayload(name, data), {
+      // A job that fails on a passing condition (a pool wait, a deadlock, Redis blip) runs again.
+      attempts: 5,
+      backoff: { type: 'exponential', delay: 1_000 },
       removeOnComplete: { age: 3600, count: 10_000 },
       removeOnFail: { age: 7 * 24 * 3600 },
       ...opts,

@@ -46,8 +46,12 @@ export class WorkerHostService implements OnApplicationBootstrap, OnApplicationS
       const worker = new Worker(queue, (job) => this.dispatch(job), {
         connection: this.connection,
         prefix: bullPrefix(this.config.redis.queuePrefix),
-        // Push jobs each hold a page of devices and provider streams: they get their own, smaller bound.
-        concurrency: queue === 'push' ? this.config.push.concurrency : this.config.worker.concurrency,
+        // Push and feedback jobs each hold a page of devices, provider streams and database
+        // connections for a while: they get their own, smaller bound, so the pool is never starved.
+        concurrency:
+          queue === 'push' || queue === 'feedback'
+            ? this.config.push.concurrency
+            : this.config.worker.concurrency,
         lockDuration: this.config.worker.lockMs,
         stalledInterval: this.config.worker.lockMs,
         autorun: true,
