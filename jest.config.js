@@ -30,6 +30,8 @@ const libs = [
   'gateway-client',
   'audience',
   'push',
+  'schedules',
+  'metrics',
 ];
 
 module.exports = {

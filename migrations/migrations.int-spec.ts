@@ -83,7 +83,7 @@ describe('migrations', () => {
         for (const key of inDb.keys())
           if (!mapped.has(key)) mismatches.push(`${key}: in the schema but no entity maps it`);
         expect(mismatches).toEqual([]);
-        expect(ds.entityMetadatas.length).toBe(21);
+        expect(ds.entityMetadatas.length).toBe(23);
       } finally {
         await ds.destroy();
       }

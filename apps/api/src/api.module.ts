@@ -13,6 +13,7 @@ import { HealthModule, LoggingModule, QueueModule } from '@herald/platform';
 import { AppAuthGuard } from './auth/app-auth.guard';
 import { AppDirectory } from './auth/app-directory';
 import { DeviceAuthGuard } from './auth/device-auth.guard';
+import { DASHBOARD_CONTROLLERS, DASHBOARD_PROVIDERS } from './dashboard/dashboard.providers';
 import { DeviceService } from './devices/device.service';
 import { GeoIpService } from './devices/geoip.service';
 import { GatewayPresenceReader, PRESENCE_READER } from './devices/presence.reader';
@@ -24,6 +25,7 @@ import { PushController } from './push/push.controller';
 import { PushService } from './push/push.service';
 import { ReportController } from './reports/report.controller';
 import { ReportService } from './reports/report.service';
+import { SchedulesModule } from './schedules/schedules.module';
 import { SdkController } from './sdk/sdk.controller';
 
 /** JPush's batch endpoints carry up to 1000 pushes in one body. */
@@ -53,8 +55,16 @@ export class ApiModule implements NestModule {
         DbModule,
         QueueModule,
         HealthModule,
+        SchedulesModule,
       ],
-      controllers: [SdkController, DeviceApiController, PushController, ReportController, FeedbackController],
+      controllers: [
+        SdkController,
+        DeviceApiController,
+        PushController,
+        ReportController,
+        FeedbackController,
+        ...DASHBOARD_CONTROLLERS,
+      ],
       providers: [
         { provide: APP_FILTER, useClass: GlobalExceptionFilter },
         { provide: PRESENCE_READER, useClass: GatewayPresenceReader },
@@ -66,6 +76,7 @@ export class ApiModule implements NestModule {
         GeoIpService,
         PushService,
         ReportService,
+        ...DASHBOARD_PROVIDERS,
       ],
     };
   }

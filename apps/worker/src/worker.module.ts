@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import { HeraldConfigModule, type HeraldConfig } from '@herald/config';
 import { DbModule } from '@herald/db';
 import { LoggingModule, QueueModule } from '@herald/platform';
+import { SCHEDULE_CLOCK, systemClock } from '@herald/schedules';
 import { CallbackDispatchHandler } from './callbacks/callback-dispatch.handler';
 import { FEEDBACK_HANDLERS, FEEDBACK_PROVIDERS } from './feedback/feedback.providers';
 import { JOB_HANDLERS, type JobHandler } from './jobs/job-handler';
@@ -13,6 +14,7 @@ import { RecallHandler } from './push/recall.handler';
 import { ReconcilerService } from './push/reconciler.service';
 import { ShardHandler } from './push/shard.handler';
 import { FoldReceiptsHandler } from './reports/fold-receipts.handler';
+import { FireDueSchedulesHandler } from './schedules/fire-due.handler';
 
 const HANDLERS = [
   PurgeIdempotencyHandler,
@@ -21,6 +23,7 @@ const HANDLERS = [
   RecallHandler,
   CallbackDispatchHandler,
   FoldReceiptsHandler,
+  FireDueSchedulesHandler,
   ...FEEDBACK_HANDLERS,
 ];
 
@@ -37,6 +40,7 @@ export class WorkerModule {
       ],
       providers: [
         PushRuntime,
+        { provide: SCHEDULE_CLOCK, useValue: systemClock },
         ReconcilerService,
         ...FEEDBACK_PROVIDERS,
         ...HANDLERS,

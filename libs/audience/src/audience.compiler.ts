@@ -122,6 +122,10 @@ function leafSql(sql: SqlBuilder, leaf: FilterLeaf, asOf: Date): string {
   if ('city' in leaf) return `lower(d.city) = ANY(${text(leaf.city.map((s) => s.toLowerCase()))})`;
   if ('language' in leaf) return languageSql(sql, leaf.language);
   if ('app_version' in leaf) return versionSql(sql, leaf.app_version);
+  if ('timezone' in leaf) {
+    const zones = `d.timezone = ANY(${text(leaf.timezone)})`;
+    return leaf.include_unset ? `(${zones} OR d.timezone IS NULL)` : zones;
+  }
   const la = leaf.last_active;
   if ('within_days' in la) {
     return `d.last_seen_at >= ${sql.bind(new Date(asOf.getTime() - la.within_days * DAY_MS), '::timestamptz')}`;

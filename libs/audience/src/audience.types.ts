@@ -37,7 +37,12 @@ export type FilterLeaf =
   | { province: string[] }
   | { city: string[] }
   | { app_version: VersionRange }
-  | { last_active: LastActive };
+  | { last_active: LastActive }
+  /**
+   * Herald-internal (the parser never accepts it from a client): a local-time schedule's UTC-offset
+   * group — devices in these zones, and with `include_unset` those without a zone.
+   */
+  | { timezone: string[]; include_unset?: boolean };
 
 export type AudienceFilter =
   { and: AudienceFilter[] } | { or: AudienceFilter[] } | { not: AudienceFilter } | FilterLeaf;

@@ -77,6 +77,11 @@ export const JOBS = {
     queue: 'callbacks',
     payload: z.object({ batchSize: z.number().int().positive().max(10_000).default(500) }).strict(),
   },
+  /**
+   * Fires the schedules whose `next_fire_at` has come (PostgreSQL is the truth; `schedule_fires` makes
+   * each fire produce one message however many workers run it).
+   */
+  'schedules.fire-due': { queue: 'maintenance', payload: z.object({}).strict() },
 } as const satisfies Record<string, { queue: QueueName; payload: z.ZodType }>;
 
 export type JobName = keyof typeof JOBS;
@@ -102,4 +107,5 @@ export const RECURRING_JOBS: { id: string; name: JobName; everyMs: number; data:
     { id: 'expire-quarantine', name: 'feedback.expire-quarantine', everyMs: 60 * 60 * 1000, data: {} },
     { id: 'purge-invalid-devices', name: 'feedback.purge-invalid', everyMs: 60 * 60 * 1000, data: {} },
     { id: 'feedback-webhooks', name: 'feedback.webhooks', everyMs: 5_000, data: {} },
+    { id: 'schedules-fire-due', name: 'schedules.fire-due', everyMs: 1_000, data: {} },
   ];

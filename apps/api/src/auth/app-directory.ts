@@ -25,4 +25,9 @@ export class AppDirectory {
     this.cache.set(appKey, { app, until: now + TTL_MS });
     return app;
   }
+
+  /** Drops a cached app (the dashboard calls it when an app is deleted or its secret rotated). */
+  forget(appKey: string): void {
+    this.cache.delete(appKey);
+  }
 }

@@ -1,5 +1,7 @@
 import { AppCredentialEntity, AppEntity } from './app.entity';
+import { CampaignEntity } from './campaign.entity';
 import { DeviceEntity } from './device.entity';
+import { InvitationEntity } from './invitation.entity';
 import {
   DeliveryEntity,
   MessageCounterEntity,
@@ -19,7 +21,9 @@ import { ScheduleEntity, ScheduleFireEntity, SegmentEntity } from './schedule.en
 import { AuthTokenEntity, MembershipEntity, TenantEntity, UserEntity } from './tenant.entity';
 
 export * from './app.entity';
+export * from './campaign.entity';
 export * from './device.entity';
+export * from './invitation.entity';
 export * from './message.entity';
 export * from './record.entity';
 export * from './schedule.entity';
@@ -47,4 +51,6 @@ export const entities = [
   DeviceReceiptEntity,
   CallbackEventEntity,
   WebhookEventEntity,
+  InvitationEntity,
+  CampaignEntity,
 ];

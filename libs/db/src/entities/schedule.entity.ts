@@ -52,6 +52,18 @@ export class ScheduleEntity {
   @Column({ type: 'jsonb' })
   push!: Record<string, unknown>;
 
+  /** The validated push a fire sends (`push` is the request as written, shown by GET). */
+  @Column({ type: 'jsonb' })
+  spec!: Record<string, unknown>;
+
+  /** Wall clock (`YYYY-MM-DD HH:MM:SS`) of the pending trigger time; null once finished. */
+  @Column({ type: 'text', nullable: true })
+  occurrence!: string | null;
+
+  /** Last created, resumed or changed: local-time groups due before it are not sent late. */
+  @Column({ name: 'active_from', type: 'timestamptz', default: () => 'now()' })
+  activeFrom!: Date;
+
   @Column({ name: 'local_time', type: 'boolean', default: false })
   localTime!: boolean;
 

@@ -1,0 +1,213 @@
+import type { DataSource, EntityManager } from 'typeorm';
+import { AudienceService, type Audience, type AudienceFilter } from '@herald/audience';
+import { HeraldError } from '@herald/common';
+import type { QueueService } from '@herald/platform';
+import { enqueuePlan, enqueueShards, insertMessage, isSingleShard, type PushSpec } from '@herald/push';
+import { isTimeZone, toInstant, wallMs, type LocalDateTime } from './local-time';
+import { formatOccurrence, localClose, parseOccurrence, planSchedule } from './schedule.planner';
+import { parseTrigger } from './trigger';
+
+interface DueRow {
+  id: string;
+  app_id: string;
+  trigger: Record<string, unknown>;
+  spec: PushSpec;
+  local_time: boolean;
+  timezone: string;
+  occurrence: string | null;
+  next_fire_at: Date;
+  active_from: Date;
+  campaign: boolean;
+}
+
+/** One (schedule, fire time, UTC offset group) that this call claimed, and the message it produced. */
+export interface Fire {
+  scheduleId: string;
+  fireAt: Date;
+  utcOffsetMinutes: number;
+  /** null: no device matched (JPush's 1011 at fire time) or the audience no longer compiles. */
+  messageId: string | null;
+}
+
+export interface FirerLogger {
+  warn(obj: Record<string, unknown>, msg: string): void;
+}
+
+const BATCH = 20;
+
+/**
+ * Fires due schedules. PostgreSQL is the truth: `schedules.next_fire_at` says when a schedule needs
+ * a worker; `schedule_fires` (primary key schedule, fire time, UTC offset) is claimed in the same
+ * transaction that writes the message, so each fire produces exactly one message however many workers
+ * run this at once (rows are also taken `FOR UPDATE SKIP LOCKED`, so they rarely even try). Jobs are
+ * enqueued after the commit; if that fails, the push reconciler enqueues the accepted message.
+ */
+export class ScheduleFirer {
+  private readonly audience: AudienceService;
+
+  constructor(
+    private readonly db: DataSource,
+    private readonly queues: QueueService,
+    private readonly logger?: FirerLogger,
+  ) {
+    this.audience = new AudienceService(db);
+  }
+
+  async fireDue(now: Date): Promise<Fire[]> {
+    const all: Fire[] = [];
+    for (;;) {
+      const { fires, rows } = await this.db.transaction(async (tx) => {
+        const due = await tx.query<DueRow[]>(
+          `SELECT s.id, s.app_id, s.trigger, s.spec, s.local_time, s.timezone, s.occurrence, s.next_fire_at,
+                  s.active_from, EXISTS (SELECT 1 FROM campaigns c WHERE c.schedule_id = s.id) AS campaign
+             FROM schedules s
+            WHERE s.enabled AND s.status = 'active' AND s.next_fire_at <= $1
+            ORDER BY s.next_fire_at LIMIT ${BATCH}
+            FOR UPDATE OF s SKIP LOCKED`,
+          [now],
+        );
+        const fired: (Fire & { singleShard: boolean })[] = [];
+        for (const s of due) fired.push(...(await this.process(tx, s, now)));
+        return { fires: fired, rows: due.length };
+      });
+      for (const f of fires) if (f.messageId) await this.enqueue(f.messageId, f.singleShard);
+      all.push(...fires.map(({ singleShard: _, ...f }) => f));
+      if (rows < BATCH) return all;
+    }
+  }
+
+  private async process(tx: EntityManager, s: DueRow, now: Date) {
+    const { trigger } = parseTrigger(s.trigger);
+    const input = { trigger, localTime: s.local_time, timeZone: s.timezone };
+    const occurrence = s.occurrence ? parseOccurrence(s.occurrence) : null;
+    const fires: (Fire & { singleShard: boolean })[] = [];
+    let next: Date | null;
+    let nextOccurrence: LocalDateTime | null = occurrence;
+    let finished = false;
+    if (!occurrence) {
+      finished = true;
+      next = null;
+    } else if (!s.local_time) {
+      fires.push(await this.fire(tx, s, s.next_fire_at, 0, s.spec));
+      const plan = planSchedule(input, now, occurrence);
+      nextOccurrence = plan.occurrence;
+      next = plan.nextFireAt;
+      finished = next === null;
+    } else {
+      const groups = await this.offsetGroups(tx, s, occurrence);
+      const pending: number[] = [];
+      for (const [offset, zones] of groups) {
+        const release = wallMs(occurrence) - offset * 60_000;
+        if (release > now.getTime()) pending.push(release);
+        else if (release >= s.active_from.getTime()) {
+          fires.push(await this.fire(tx, s, new Date(release), offset, restrictToZones(s.spec, zones)));
+        }
+      }
+      const close = localClose(occurrence).getTime();
+      if (close > now.getTime()) {
+        // Wake for the next group, or at the close for devices in zones not seen yet.
+        next = new Date(Math.min(close, ...pending));
+      } else {
+        const plan = planSchedule(input, now, occurrence);
+        nextOccurrence = plan.occurrence;
+        next = plan.nextFireAt;
+        finished = next === null;
+      }
+    }
+    await tx.query(
+      `UPDATE schedules SET next_fire_at = $2, occurrence = $3, status = $4,
+              last_fire_at = COALESCE($5, last_fire_at)
+        WHERE id = $1`,
+      [
+        s.id,
+        next,
+        finished || !nextOccurrence ? null : formatOccurrence(nextOccurrence),
+        finished ? 'finished' : 'active',
+        fires.length > 0 ? fires[fires.length - 1].fireAt : null,
+      ],
+    );
+    return fires;
+  }
+
+  /**
+   * The devices of the app by UTC offset at this wall-clock time: each zone in use maps to its offset
+   * then (daylight saving included); devices without a zone, or with one this runtime does not know,
+   * belong to the schedule's zone.
+   */
+  private async offsetGroups(tx: EntityManager, s: DueRow, at: LocalDateTime): Promise<Map<number, Zones>> {
+    const rows = await tx.query<{ timezone: string | null }[]>(
+      `SELECT DISTINCT timezone FROM devices WHERE app_id = $1 AND status = 'active'`,
+      [s.app_id],
+    );
+    const offsetOf = (tz: string) => Math.round((wallMs(at) - toInstant(at, tz).getTime()) / 60_000);
+    const fallback = offsetOf(s.timezone);
+    const groups = new Map<number, Zones>();
+    const group = (o: number) => {
+      let g = groups.get(o);
+      if (!g) groups.set(o, (g = { names: [], unset: false }));
+      return g;
+    };
+    for (const { timezone } of rows) {
+      if (timezone === null) group(fallback).unset = true;
+      else group(isTimeZone(timezone) ? offsetOf(timezone) : fallback).names.push(timezone);
+    }
+    return groups;
+  }
+
+  private async fire(tx: EntityManager, s: DueRow, fireAt: Date, offset: number, spec: PushSpec) {
+    const singleShard = isSingleShard(spec);
+    const base = { scheduleId: s.id, fireAt, utcOffsetMinutes: offset, singleShard };
+    const [claimed] = await tx.query<[unknown[], number] | unknown[][]>(
+      `INSERT INTO schedule_fires (schedule_id, fire_at, utc_offset_minutes) VALUES ($1, $2, $3)
+       ON CONFLICT DO NOTHING RETURNING 1 AS claimed`,
+      [s.id, fireAt, offset],
+    );
+    const won = Array.isArray(claimed) ? claimed.length > 0 : claimed !== undefined;
+    if (!won) return { ...base, messageId: null };
+    let target: { where: string; params: unknown[] };
+    try {
+      target = await this.audience.compile(s.app_id, spec);
+    } catch (err) {
+      if (!(err instanceof HeraldError)) throw err;
+      // A segment of the audience was deleted since: the fire is recorded, without a message.
+      this.logger?.warn({ scheduleId: s.id, reason: err.message }, 'scheduled push has an invalid audience');
+      return { ...base, messageId: null };
+    }
+    const messageId = await insertMessage(
+      tx,
+      { appId: s.app_id, spec, source: s.campaign ? 'campaign' : 'schedule', scheduleId: s.id, singleShard },
+      target,
+    );
+    if (messageId !== undefined) {
+      await tx.query(
+        `UPDATE schedule_fires SET message_id = $4
+          WHERE schedule_id = $1 AND fire_at = $2 AND utc_offset_minutes = $3`,
+        [s.id, fireAt, offset, messageId],
+      );
+    }
+    return { ...base, messageId: messageId ?? null };
+  }
+
+  private async enqueue(messageId: string, singleShard: boolean): Promise<void> {
+    try {
+      if (singleShard) await enqueueShards(this.queues, messageId, [0], 0, 1);
+      else await enqueuePlan(this.queues, messageId);
+    } catch (err) {
+      this.logger?.warn({ err, messageId }, 'enqueue failed; the push reconciler will enqueue the message');
+    }
+  }
+}
+
+interface Zones {
+  names: string[];
+  /** Devices without a time zone belong here. */
+  unset: boolean;
+}
+
+/** The push restricted to one offset group: its audience ANDed with the group's zones. */
+function restrictToZones(spec: PushSpec, zones: Zones): PushSpec {
+  const leaf = { timezone: zones.names, ...(zones.unset ? { include_unset: true } : {}) } as AudienceFilter;
+  const audience: Audience = { ...spec.audience, all: false };
+  audience.filter = spec.audience.filter ? { and: [spec.audience.filter, leaf] } : leaf;
+  return { ...spec, audience };
+}
