@@ -394,6 +394,7 @@ describe('dashboard accounts, tokens, members and the role matrix (real PostgreS
       'credentials.write': ['owner', 'admin', 'developer'],
       'push.test': ['owner', 'admin', 'developer'],
       'segments.write': ['owner', 'admin', 'developer'],
+      'campaigns.write': ['owner', 'admin', 'developer'],
       'messages.cancel': ['owner', 'admin', 'developer'],
       'audit.read': ['owner', 'admin'],
     };
@@ -414,6 +415,7 @@ describe('dashboard accounts, tokens, members and the role matrix (real PostgreS
       'credentials.write': { method: 'put', path: `/apps/${nobody}/credentials/fcm`, body: {}, allowed: 404 },
       'push.test': { method: 'post', path: `/apps/${nobody}/credentials/test`, body: {}, allowed: 404 },
       'segments.write': { method: 'post', path: `/apps/${nobody}/segments`, body: {}, allowed: 404 },
+      'campaigns.write': { method: 'post', path: `/apps/${nobody}/campaigns`, body: {}, allowed: 404 },
       'messages.cancel': { method: 'post', path: `/apps/${nobody}/messages/1000000001/cancel`, allowed: 404 },
       'audit.read': { method: 'get', path: '/audit-log', allowed: 200 },
     };

@@ -1,3 +1,4 @@
+import { DashboardCampaignsController } from './campaigns.controller';
 import { DashboardAppDataController } from './app-data.controller';
 import { AppDataService } from './app-data.service';
 import { DashboardAppsController } from './apps.controller';
@@ -19,6 +20,7 @@ export const DASHBOARD_CONTROLLERS = [
   DashboardTenantController,
   DashboardAppsController,
   DashboardAppDataController,
+  DashboardCampaignsController,
 ];
 
 export const DASHBOARD_PROVIDERS = [

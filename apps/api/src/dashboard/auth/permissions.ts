@@ -21,6 +21,7 @@ export const PERMISSIONS = {
   'credentials.write': ['owner', 'admin', 'developer'],
   'push.test': ['owner', 'admin', 'developer'],
   'segments.write': ['owner', 'admin', 'developer'],
+  'campaigns.write': ['owner', 'admin', 'developer'],
   'messages.cancel': ['owner', 'admin', 'developer'],
   'audit.read': ['owner', 'admin'],
 } as const satisfies Record<string, readonly MemberRole[]>;
