@@ -1,15 +1,18 @@
 /**
  * Provider adapters vs @parse/push-adapter 8.5.5, both against the fake APNs and FCM.
  *
- * Run: `npm run bench:providers` (optionally `-- --tokens 50000 --runs 1`).
+ * Run: `npm run bench:providers` (optionally `-- --tokens 50000 --runs 1 --peer-runs 0 --provider apns`;
+ * `--register` runs the clients under `@swc-node/register` as the first rows did; `HERALD_BENCH_CPU_PROF=dir`
+ * writes a CPU profile per client process).
  *
  * Each (implementation × provider × latency) run happens in a fresh client process, so CPU time and
  * peak RSS belong to that client alone; the fakes run in their own processes. 1% of tokens are
  * invalid (the fakes answer Unregistered / UNREGISTERED for them).
  */
 import { type ChildProcess, fork } from 'node:child_process';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 
 type Impl = 'herald' | 'peer';
@@ -257,9 +260,59 @@ function control(child: ChildProcess, msg: Record<string, unknown>): Promise<Rec
   });
 }
 
+const ROOT = join(__dirname, '../..');
+const BUILD_DIR = join(ROOT, 'node_modules/.cache/herald-bench-providers');
+
+/**
+ * Transpiles this file and the libs to plain CommonJS, as the built worker runs them. Running the client
+ * under `@swc-node/register` instead adds ~90 MB of RSS (swc's native binding and the TypeScript compiler
+ * it loads for tsconfig) and its compile time, which no production process pays. `@herald/<lib>` imports
+ * become relative requires of the compiled libs. Returns the compiled entry point.
+ */
+async function compileClient(): Promise<string> {
+  // Loaded here only: the client processes must not load swc.
+  const { transformFileSync } = await import('@swc/core');
+  const files = [join(ROOT, 'bench/providers/providers.bench.ts')];
+  const walk = (dir: string): void => {
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const path = join(dir, e.name);
+      if (e.isDirectory()) walk(path);
+      else if (e.name.endsWith('.ts') && !/\.(int-)?spec\.ts$/.test(e.name)) files.push(path);
+    }
+  };
+  for (const lib of readdirSync(join(ROOT, 'libs')))
+    if (lib !== 'testing') walk(join(ROOT, 'libs', lib, 'src'));
+  for (const file of files) {
+    const out = join(BUILD_DIR, relative(ROOT, file)).replace(/\.ts$/, '.js');
+    const { code } = transformFileSync(file, {
+      jsc: {
+        parser: { syntax: 'typescript', decorators: true },
+        transform: { legacyDecorator: true, decoratorMetadata: true },
+        target: 'es2022',
+        keepClassNames: true,
+      },
+      module: { type: 'commonjs' },
+    });
+    const aliased = code.replace(/require\("@herald\/([a-z-]+)"\)/g, (_, lib: string) => {
+      const index = relative(dirname(out), join(BUILD_DIR, 'libs', lib, 'src/index.js'));
+      return `require(${JSON.stringify(index.startsWith('.') ? index : `./${index}`)})`;
+    });
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, aliased);
+  }
+  return join(BUILD_DIR, 'bench/providers/providers.bench.js');
+}
+
+let clientEntry: { file: string; execArgv: string[] } = { file: __filename, execArgv: REGISTER };
+
 function runClientProcess(job: ClientJob): Promise<ClientResult> {
-  const child = fork(__filename, [], {
-    execArgv: REGISTER,
+  // HERALD_BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each client process (not of the fakes).
+  const profDir = process.env.HERALD_BENCH_CPU_PROF;
+  const prof = profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  // HERALD_BENCH_CLIENT_FLAGS="--max-semi-space-size=32": V8 flags for the client processes only.
+  const flags = process.env.HERALD_BENCH_CLIENT_FLAGS?.split(' ').filter(Boolean) ?? [];
+  const child = fork(clientEntry.file, [], {
+    execArgv: [...clientEntry.execArgv, ...flags, ...prof],
     env: { ...process.env, HERALD_BENCH_ROLE: 'client', HERALD_BENCH_JOB: JSON.stringify(job) },
   });
   return new Promise((resolve, reject) => {
@@ -280,8 +333,13 @@ async function orchestrate(): Promise<void> {
       runs: { type: 'string', default: '3' },
       // The peer can take minutes per run when it times out; a busy machine may only afford one.
       'peer-runs': { type: 'string' },
+      // `--provider apns` or `--provider fcm` runs one side only.
+      provider: { type: 'string', default: 'apns,fcm' },
+      // Run the client processes under @swc-node/register, as the first providers rows did.
+      register: { type: 'boolean', default: false },
     },
   });
+  if (!values.register) clientEntry = { file: await compileClient(), execArgv: [] };
   const tokens = Number(values.tokens);
   const runs = Number(values.runs);
   const peerRuns = values['peer-runs'] !== undefined ? Number(values['peer-runs']) : runs;
@@ -289,7 +347,8 @@ async function orchestrate(): Promise<void> {
     `# providers bench: ${tokens} tokens/run, ${runs} run(s), ${cpus().length}× ${cpus()[0]?.model ?? '?'}, Node ${process.version}\n`,
   );
   const rows: { key: string; results: ClientResult[]; latency: number; fakeCpuUs: number[] }[] = [];
-  for (const provider of ['apns', 'fcm'] as const) {
+  const providers = (['apns', 'fcm'] as const).filter((p) => values.provider.split(',').includes(p));
+  for (const provider of providers) {
     const fake = await startFake(provider);
     for (const latency of [0, 20]) {
       await control(fake.child, { type: 'latency', ms: latency });

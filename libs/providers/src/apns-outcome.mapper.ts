@@ -1,6 +1,6 @@
 import type { DeliveryOutcome } from './outcome';
 
-/** What `@parse/node-apn` reports for one failed token. */
+/** One failed token: Apple's status and JSON body, or a transport error (the shape `@parse/node-apn` used). */
 export interface ApnsFailure {
   status?: number | string;
   response?: { reason?: string; timestamp?: number | string };
@@ -8,8 +8,8 @@ export interface ApnsFailure {
 }
 
 /**
- * APNs sends no Retry-After that `@parse/node-apn` passes on (it reads the header under a key HTTP/2
- * never uses, then deletes it), so throttling gets a fixed back-off the retry policy can widen.
+ * Throttling gets a fixed back-off the retry policy can widen. (`@parse/node-apn` never passed
+ * Retry-After on; Herald's own HTTP/2 path keeps that mapping so outcomes did not change with it.)
  */
 export const APNS_RATE_LIMIT_BACKOFF_MS = 60_000;
 

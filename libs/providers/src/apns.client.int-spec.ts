@@ -153,6 +153,56 @@ describe('ApnsClient against the fake APNs', () => {
     expect(fake.requests[0].auth).toBe('certificate');
   });
 
+  it('maps each APNs answer exactly as the outcome table says', async () => {
+    fake.script(tok(1), APNS_SCRIPTS.unregistered(1_700_000_000_000));
+    fake.script(tok(2), APNS_SCRIPTS.badDeviceToken());
+    fake.script(tok(3), APNS_SCRIPTS.tooManyRequests(5));
+    fake.script(tok(4), APNS_SCRIPTS.internal());
+    fake.script(tok(5), APNS_SCRIPTS.unavailable(1));
+    const out = await client().send([0, 1, 2, 3, 4, 5].map((i) => ({ token: tok(i), request: request() })));
+    expect(out).toEqual([
+      { kind: 'sent', providerMessageId: expect.any(String) },
+      {
+        kind: 'invalid_token',
+        reason: 'Unregistered',
+        status: 410,
+        providerTimestamp: new Date(1_700_000_000_000),
+      },
+      { kind: 'invalid_token', reason: 'BadDeviceToken', status: 400 },
+      { kind: 'rate_limited', reason: 'TooManyRequests', status: 429, retryAfterMs: 60_000 },
+      { kind: 'retryable', reason: 'InternalServerError', status: 500 },
+      { kind: 'retryable', reason: 'ServiceUnavailable', status: 503 },
+    ]);
+    // Answers with a status are final for this call: one request each, no resend.
+    expect(fake.stats().requests).toBe(6);
+  });
+
+  it('shares one in-flight cap between concurrent sends', async () => {
+    const c = client({ maxInFlight: 40 });
+    const batch = (from: number) =>
+      Array.from({ length: 500 }, (_, i) => ({ token: tok(from + i), request: request() }));
+    const outs = await Promise.all([c.send(batch(0)), c.send(batch(1000)), c.send(batch(2000))]);
+    expect(outs.map((o) => o.filter((x) => x.kind === 'sent').length)).toEqual([500, 500, 500]);
+    expect(fake.stats().maxConcurrentStreamsSeen).toBeLessThanOrEqual(40);
+  });
+
+  it('answers retryable for every token once closed, without touching the server', async () => {
+    const c = client();
+    await c.close();
+    const out = await c.send([{ token: tok(1), request: request() }]);
+    expect(out).toEqual([{ kind: 'retryable', reason: 'transport: client is destroyed' }]);
+    expect(fake.stats().requests).toBe(0);
+  });
+
+  it('reports a .p12 that will not open as a credential error for every token', async () => {
+    const certs = testCerts();
+    const out = await client({}, { kind: 'certificate', pfx: certs.apnsClientP12, passphrase: 'wrong' }).send(
+      [{ token: tok(1), request: request() }],
+    );
+    expect(out).toEqual([{ kind: 'permanent', reason: expect.stringMatching(/^credential: /) }]);
+    expect(fake.stats().requests).toBe(0);
+  });
+
   it('answers a slow response within the request timeout', async () => {
     fake.script(tok(1), APNS_SCRIPTS.slow(400));
     const out = await client({ requestTimeoutMs: 200 }).send([{ token: tok(1), request: request() }]);

@@ -80,4 +80,18 @@ describe('FcmClient against the fake FCM', () => {
     const out = await client().send([bad]);
     expect(out[0]).toMatchObject({ kind: 'permanent', reason: expect.stringMatching(/^INVALID_ARGUMENT/) });
   });
+
+  it('shares its in-flight limit between concurrent sends', async () => {
+    // 4 in flight (two sendEach calls of 2) for the whole client: 12 messages of 150 ms take 3 rounds.
+    const c = new FcmClient(account, { endpoint: fake.url, ca: [fake.ca], maxInFlight: 4 });
+    clients.push(c);
+    const tokens = Array.from({ length: 12 }, (_, i) => `tok-lanes-${String(i).padStart(12, '0')}`);
+    for (const t of tokens) fake.script(t, { delayMs: 150 });
+    await c.send([note('tok-warm-000000000001')]);
+    const started = Date.now();
+    const outs = await Promise.all([0, 4, 8].map((from) => c.send(tokens.slice(from, from + 4).map(note))));
+    const elapsed = Date.now() - started;
+    expect(outs.flat().map((o) => o.kind)).toEqual(Array.from({ length: 12 }, () => 'sent'));
+    expect(elapsed).toBeGreaterThanOrEqual(440);
+  });
 });
