@@ -1,13 +1,12 @@
 import { type CanActivate, type ExecutionContext, Inject, Injectable } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { InjectDataSource } from '@nestjs/typeorm';
 import type { Response } from 'express';
-import type { DataSource } from 'typeorm';
 import { HeraldError } from '@herald/common';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { isAppKey, SecretHasher } from '@herald/crypto';
 import { AppEntity } from '@herald/db';
 import { RateLimiter } from '@herald/platform';
+import { AppDirectory } from './app-directory';
 import { JPUSH_CODES, JPUSH_FAMILY, type JPushFamily } from './jpush-family';
 import type { AppRequest } from './request-context';
 
@@ -21,12 +20,22 @@ export class AppAuthGuard implements CanActivate {
   private readonly hasher: SecretHasher;
 
   constructor(
-    @InjectDataSource() private readonly db: DataSource,
+    private readonly directory: AppDirectory,
     @Inject(HERALD_CONFIG) config: HeraldConfig,
     private readonly limiter: RateLimiter,
     private readonly reflector: Reflector,
   ) {
     this.hasher = new SecretHasher(config.crypto);
+  }
+
+  private verifies(app: AppEntity, secret: string): boolean {
+    if (this.hasher.verify(secret, app.masterSecretHash)) return true;
+    return (
+      app.previousSecretHash !== null &&
+      app.previousSecretExpiresAt !== null &&
+      app.previousSecretExpiresAt.getTime() > Date.now() &&
+      this.hasher.verify(secret, app.previousSecretHash)
+    );
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -56,16 +65,16 @@ export class AppAuthGuard implements CanActivate {
       });
     if (!isAppKey(appKey) || secret.length === 0) throw fail();
 
-    const app = await this.db.getRepository(AppEntity).findOne({ where: { appKey } });
-    if (!app) throw fail();
-    const current = this.hasher.verify(secret, app.masterSecretHash);
-    const previous =
-      !current &&
-      app.previousSecretHash !== null &&
-      app.previousSecretExpiresAt !== null &&
-      app.previousSecretExpiresAt.getTime() > Date.now() &&
-      this.hasher.verify(secret, app.previousSecretHash);
-    if (!current && !previous) throw fail();
+    // The app comes from the 10 s app-key cache. A secret that is not the cached copy's current one
+    // is checked against the database: a secret rotated by another process works at once, and a
+    // previous secret is honoured only while the database still says so. (A current secret that
+    // another process has just rotated out can still pass here for up to those 10 s.)
+    let app = await this.directory.byKey(appKey);
+    if (app && !this.hasher.verify(secret, app.masterSecretHash)) {
+      this.directory.forget(appKey);
+      app = await this.directory.byKey(appKey);
+    }
+    if (!app || !this.verifies(app, secret)) throw fail();
 
     const quota = await this.limiter.hit(`app:${app.id}`, app.rateLimitPerMinute);
     const resetIn = String(Math.max(0, quota.resetAt - Math.floor(Date.now() / 1000)));

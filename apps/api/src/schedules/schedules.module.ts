@@ -1,6 +1,7 @@
 import { Module } from '@nestjs/common';
 import { SCHEDULE_CLOCK, systemClock } from '@herald/schedules';
 import { AppAuthGuard } from '../auth/app-auth.guard';
+import { AppDirectory } from '../auth/app-directory';
 import { CampaignService } from './campaign.service';
 import { ScheduleController } from './schedule.controller';
 import { ScheduleService } from './schedule.service';
@@ -14,6 +15,8 @@ import { ScheduleService } from './schedule.service';
   providers: [
     { provide: SCHEDULE_CLOCK, useValue: systemClock },
     AppAuthGuard,
+    // Its own cache of app keys (the guard's dependency); ten seconds, like the API module's.
+    AppDirectory,
     ScheduleService,
     CampaignService,
   ],
