@@ -9,6 +9,7 @@ import { json, urlencoded } from 'express';
 import { APP_FILTER } from '@nestjs/core';
 import { HeraldConfigModule, type HeraldConfig } from '@herald/config';
 import { DbModule } from '@herald/db';
+import { MetricsModule } from '@herald/metrics';
 import { HealthModule, LoggingModule, QueueModule } from '@herald/platform';
 import { AppAuthGuard } from './auth/app-auth.guard';
 import { AppDirectory } from './auth/app-directory';
@@ -55,6 +56,7 @@ export class ApiModule implements NestModule {
         DbModule,
         QueueModule,
         HealthModule,
+        MetricsModule,
         SchedulesModule,
       ],
       controllers: [

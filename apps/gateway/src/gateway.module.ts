@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { HeraldConfigModule, type HeraldConfig } from '@herald/config';
 import { DbModule } from '@herald/db';
+import { MetricsModule } from '@herald/metrics';
 import { HealthModule, LoggingModule, QueueModule } from '@herald/platform';
 import { DeviceAuthService } from './device-auth.service';
 import { GatewayServer } from './gateway.server';
@@ -21,6 +22,7 @@ export class GatewayModule {
         DbModule,
         QueueModule,
         HealthModule,
+        MetricsModule,
       ],
       providers: [DeviceAuthService, ReceiptWriter, GatewayServer],
       exports: [GatewayServer],

@@ -24,9 +24,22 @@ import {
 } from '@herald/gateway-protocol';
 import { REDIS } from '@herald/platform';
 import { encodeKick, GatewayKeys, InboxStore, parsePresence, PresenceStore } from '@herald/providers';
-import { closeRedis, createRedis } from '@herald/queue';
+import { heraldMetrics } from '@herald/metrics';
+import { closeRedis, createRedis, execPerNode } from '@herald/queue';
 import { DeviceAuthService, type AuthedDevice } from './device-auth.service';
 import { ReceiptWriter } from './receipt.writer';
+
+// Label children bound once: counting a frame is then one addition, no label hashing.
+const framesIn = new Map(
+  (['hello', 'ack', 'event', 'ping'] as const).map((t) => [t, heraldMetrics.gatewayFrames.labels('in', t)]),
+);
+const framesOut = {
+  msg: heraldMetrics.gatewayFrames.labels('out', 'msg'),
+  recall: heraldMetrics.gatewayFrames.labels('out', 'recall'),
+  welcome: heraldMetrics.gatewayFrames.labels('out', 'welcome'),
+  pong: heraldMetrics.gatewayFrames.labels('out', 'pong'),
+  bye: heraldMetrics.gatewayFrames.labels('out', 'bye'),
+};
 
 const enum State {
   Pending,
@@ -119,7 +132,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.subscriber = createRedis(this.config.redis.url, 'worker', `herald-gateway-${this.nodeId}`);
+    this.subscriber = createRedis(this.config.redis, 'worker', `herald-gateway-${this.nodeId}`);
     this.subscriber.on('messageBuffer', (_channel: Buffer, message: Buffer) =>
       this.onRing(message.toString('utf8')),
     );
@@ -193,6 +206,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     const parsed = parseClientFrame(text);
     if (!parsed.ok) return this.bye(conn, conn.state === State.Pending ? 'auth_failed' : 'protocol_error');
     const frame: ClientFrame = parsed.frame;
+    framesIn.get(frame.t)?.inc();
     if (conn.state === State.Pending) {
       if (frame.t !== 'hello') return this.bye(conn, 'auth_failed');
       if (conn.device) return; // authentication in progress
@@ -227,6 +241,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         return;
       case 'ping':
         conn.ws.send('{"t":"pong"}');
+        framesOut.pong.inc();
         return;
       case 'hello':
         // Already authenticated by header; a redundant hello changes nothing.
@@ -261,6 +276,9 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     conn.state = State.Open;
     conn.lastSeen = Date.now();
     conn.ws.send(JSON.stringify({ t: 'welcome', hb: conn.hb, server_time: Date.now() }));
+    framesOut.welcome.inc();
+    heraldMetrics.gatewayConnections.inc();
+    heraldMetrics.gatewayConnectionsOpened.inc();
     this.receipts.touch(device.id);
     try {
       const previous = parsePresence(
@@ -309,18 +327,21 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     const again: Connection[] = [];
     try {
       const now = Date.now();
-      const p = this.redis.pipeline();
-      for (const conn of batch) {
-        this.inbox.queueFetch(
-          p,
-          conn.device!.registrationId,
-          MAX_IN_FLIGHT + (conn.inflight?.size ?? 0),
-          now,
-        );
-      }
-      const replies = (await p.exec()) ?? [];
+      // One pipeline per Redis Cluster node (one in all on a single Redis): keys of many devices.
+      const replies = await execPerNode(
+        this.redis,
+        batch,
+        (conn) => this.keys.device(conn.device!.registrationId).inbox,
+        (p, conn) =>
+          this.inbox.queueFetch(
+            p,
+            conn.device!.registrationId,
+            MAX_IN_FLIGHT + (conn.inflight?.size ?? 0),
+            now,
+          ),
+      );
       batch.forEach((conn, i) => {
-        const [err, reply] = replies[i] ?? [new Error('no reply')];
+        const [err, reply] = replies[i]?.[0] ?? [new Error('no reply')];
         if (err || conn.state !== State.Open) return;
         for (const e of InboxStore.decodeFetch(reply)) {
           const set = (conn.inflight ??= new Set());
@@ -328,6 +349,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
           if (set.has(e.id)) continue;
           set.add(e.id);
           this.sendRaw(conn, e.frame);
+          framesOut.msg.inc();
         }
         if ((conn.inflight?.size ?? 0) >= MAX_IN_FLIGHT) conn.saturated = true;
       });
@@ -348,6 +370,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     for (const id of ids) {
       conn.inflight?.delete(id);
       this.sendRaw(conn, JSON.stringify({ t: 'recall', id }));
+      framesOut.recall.inc();
     }
   }
 
@@ -365,7 +388,10 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       const { rids, frame } = JSON.parse(rest) as { rids: string[]; frame: string };
       for (const rid of rids) {
         const conn = this.byRid.get(rid);
-        if (conn?.state === State.Open) this.sendRaw(conn, frame);
+        if (conn?.state === State.Open) {
+          this.sendRaw(conn, frame);
+          framesOut.msg.inc();
+        }
       }
       return;
     }
@@ -398,6 +424,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     if (wasOpen || conn.device) this.detach(conn, reason === 'shutdown' ? 1001 : CLOSE_CODE_OF[reason]);
     if (conn.ws.readyState === WebSocket.OPEN) {
       conn.ws.send(`{"t":"bye","reason":"${reason}"}`);
+      framesOut.bye.inc();
       conn.ws.close(CLOSE_CODE_OF[reason]);
     }
     if (reason === 'too_slow') {
@@ -418,6 +445,8 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
   private detach(conn: Connection, code: number): void {
     const device = conn.device;
     if (!device || !device.id) return;
+    heraldMetrics.gatewayConnections.dec();
+    heraldMetrics.gatewayConnectionsClosed.inc({ code: String(code) });
     if (this.byRid.get(device.registrationId) === conn) this.byRid.delete(device.registrationId);
     this.receipts.touch(device.id);
     if (!this.closing) {
@@ -479,12 +508,14 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
 
   private async releaseAll(conns: Connection[]): Promise<void> {
     const now = Date.now();
-    for (let i = 0; i < conns.length; i += 5000) {
-      const p = this.redis.pipeline();
-      for (const c of conns.slice(i, i + 5000)) {
-        if (c.device?.id) this.presence.queueRelease(p, c.device.registrationId, this.presenceValue(c), now);
-      }
-      await p.exec().catch((err: unknown) => this.logger.error({ err }, 'presence release failed'));
+    const held = conns.filter((c) => c.device?.id);
+    for (let i = 0; i < held.length; i += 5000) {
+      await execPerNode(
+        this.redis,
+        held.slice(i, i + 5000),
+        (c) => this.keys.device(c.device!.registrationId).presence,
+        (p, c) => this.presence.queueRelease(p, c.device!.registrationId, this.presenceValue(c), now),
+      ).catch((err: unknown) => this.logger.error({ err }, 'presence release failed'));
     }
   }
 }

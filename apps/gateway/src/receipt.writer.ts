@@ -5,6 +5,7 @@ import type { DataSource } from 'typeorm';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { REDIS } from '@herald/platform';
 import { InboxStore } from '@herald/providers';
+import { execPerNode } from '@herald/queue';
 import { enqueueCallbackEvents, type CallbackEvent } from '@herald/push';
 
 export interface ReceiptDevice {
@@ -85,8 +86,13 @@ export class ReceiptWriter {
   /** Redis first (the caller refills the window after it); the ledger write runs beside later batches. */
   private async writeAcks(batch: { device: ReceiptDevice; ids: string[] }[]): Promise<void> {
     const now = Date.now();
-    const p = this.inbox.redis.pipeline();
-    for (const { device, ids } of batch) this.inbox.queueAck(p, device.rid, ids, now);
+    // Sent now (one pipeline per cluster node), awaited after the ledger write has started.
+    const acked = execPerNode(
+      this.inbox.redis,
+      batch,
+      ({ device }) => this.inbox.keys.device(device.rid).inbox,
+      (p, { device, ids }) => this.inbox.queueAck(p, device.rid, ids, now),
+    );
     const rows = new Map<string, [string, string, string]>();
     for (const { device, ids } of batch) {
       for (const id of ids) {
@@ -94,7 +100,7 @@ export class ReceiptWriter {
       }
     }
     if (rows.size > 0) this.startLedger([...rows.values()], now);
-    const failed = (await p.exec())?.find(([err]) => err)?.[0];
+    const failed = (await acked).find((r) => r[0]?.[0])?.[0]?.[0];
     if (failed) throw failed;
   }
 

@@ -1,7 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import { HeraldConfigModule, type HeraldConfig } from '@herald/config';
 import { DbModule } from '@herald/db';
-import { LoggingModule, QueueModule } from '@herald/platform';
+import { LoggingModule, QueueMetrics, QueueModule } from '@herald/platform';
 import { SCHEDULE_CLOCK, systemClock } from '@herald/schedules';
 import { CallbackDispatchHandler } from './callbacks/callback-dispatch.handler';
 import { FEEDBACK_HANDLERS, FEEDBACK_PROVIDERS } from './feedback/feedback.providers';
@@ -50,6 +50,7 @@ export class WorkerModule {
           useFactory: (...handlers: JobHandler[]) => handlers,
         },
         WorkerHostService,
+        QueueMetrics,
       ],
     };
   }

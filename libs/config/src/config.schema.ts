@@ -85,6 +85,24 @@ const redisUrl = z
     error: 'must be a redis:// or rediss:// URL',
   });
 
+/** `host:port,host:port` — seed nodes of a Redis Cluster; the client discovers the rest. */
+const clusterNodes = z
+  .string()
+  .trim()
+  .transform((v, ctx) => {
+    const nodes: { host: string; port: number }[] = [];
+    for (const part of v.split(',').map((p) => p.trim())) {
+      const m = /^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(part);
+      const port = m ? Number(m[2]) : 0;
+      if (!m || port < 1 || port > 65535) {
+        ctx.addIssue({ code: 'custom', message: 'must be a comma-separated list of host:port' });
+        return z.NEVER;
+      }
+      nodes.push({ host: m[1].replace(/^\[|\]$/g, ''), port });
+    }
+    return nodes;
+  });
+
 /**
  * The environment contract. Every key here is documented in the README's configuration table;
  * `api.md` §4 names the ones scripts and tests rely on.
@@ -95,6 +113,7 @@ export const envSchema = z
     DATABASE_URL: postgresUrl.default('postgres://postgres@127.0.0.1:5432/herald'),
     HERALD_DB_POOL_SIZE: positiveInt.max(200).default(10),
     REDIS_URL: redisUrl.default('redis://127.0.0.1:6379'),
+    REDIS_CLUSTER_NODES: clusterNodes.optional(),
     HERALD_QUEUE_PREFIX: z
       .string()
       .regex(/^[a-z0-9_-]{1,32}$/, { error: 'must be 1-32 characters [a-z0-9_-]' })
@@ -127,6 +146,11 @@ export const envSchema = z
     HERALD_GATEWAY_SLOW_GRACE_MS: positiveInt.default(5_000),
     HERALD_GATEWAY_AUTH_CACHE_TTL_MS: wholeNumber.min(0).default(60_000),
     HERALD_WORKER_CONCURRENCY: positiveInt.max(1000).default(50),
+    // 0 turns the worker's metrics and health listener off.
+    HERALD_WORKER_METRICS_PORT: wholeNumber
+      .min(0, { error: 'must be a port (1-65535) or 0' })
+      .max(65535, { error: 'must be a port (1-65535) or 0' })
+      .default(9464),
     HERALD_QUARANTINE_DAYS: positiveInt.max(365).default(7),
     HERALD_INVALID_RETENTION_DAYS: positiveInt.max(3650).default(30),
     HERALD_JOB_LOCK_MS: positiveInt.min(1_000).max(600_000).default(30_000),

@@ -10,7 +10,11 @@ export interface MasterKey {
 export interface HeraldConfig {
   env: 'development' | 'test' | 'production';
   database: { url: string; poolSize: number };
-  redis: { url: string; queuePrefix: string };
+  /**
+   * `clusterNodes`: Redis Cluster seed nodes (`REDIS_CLUSTER_NODES`); when set, every connection is an
+   * ioredis Cluster and `url` only supplies credentials and TLS (`rediss:`).
+   */
+  redis: { url: string; queuePrefix: string; clusterNodes?: { host: string; port: number }[] };
   api: { host: string; port: number; publicUrl: string };
   gateway: {
     host: string;
@@ -38,7 +42,7 @@ export interface HeraldConfig {
    * `lockMs`: a job's lock; a worker that dies (SIGKILL, OOM) loses its jobs to another worker after
    * about this long — BullMQ's stalled-job check runs at the same interval.
    */
-  worker: { concurrency: number; lockMs: number };
+  worker: { concurrency: number; lockMs: number; metricsPort: number };
   /** Token hygiene: quarantined devices turn invalid after `quarantineDays`; invalid ones are purged after `invalidRetentionDays`. */
   feedback: { quarantineDays: number; invalidRetentionDays: number };
   push: {
@@ -86,7 +90,11 @@ export function loadConfig(env: Env): HeraldConfig {
   return {
     env: e.NODE_ENV,
     database: { url: e.DATABASE_URL, poolSize: e.HERALD_DB_POOL_SIZE },
-    redis: { url: e.REDIS_URL, queuePrefix: e.HERALD_QUEUE_PREFIX },
+    redis: {
+      url: e.REDIS_URL,
+      queuePrefix: e.HERALD_QUEUE_PREFIX,
+      ...(e.REDIS_CLUSTER_NODES && { clusterNodes: e.REDIS_CLUSTER_NODES }),
+    },
     api: {
       host: e.HERALD_BIND_HOST,
       port: e.HERALD_API_PORT,
@@ -125,7 +133,11 @@ export function loadConfig(env: Env): HeraldConfig {
       registerPerAppPerMinute: e.HERALD_SDK_REGISTER_PER_APP_PER_MINUTE,
     },
     trustedProxies: e.HERALD_TRUSTED_PROXIES,
-    worker: { concurrency: e.HERALD_WORKER_CONCURRENCY, lockMs: e.HERALD_JOB_LOCK_MS },
+    worker: {
+      concurrency: e.HERALD_WORKER_CONCURRENCY,
+      lockMs: e.HERALD_JOB_LOCK_MS,
+      metricsPort: e.HERALD_WORKER_METRICS_PORT,
+    },
     feedback: {
       quarantineDays: e.HERALD_QUARANTINE_DAYS,
       invalidRetentionDays: e.HERALD_INVALID_RETENTION_DAYS,

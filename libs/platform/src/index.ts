@@ -7,3 +7,5 @@ export { REDIS } from './redis.token';
 export { assignRequestId, requestIdMiddleware } from './request-id';
 export { runProcess } from './run-process';
 export { installShutdown, type Closable } from './shutdown';
+export { startOpsServer, type OpsServer } from './ops-server';
+export { QueueMetrics } from './queue-metrics';

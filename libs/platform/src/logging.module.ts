@@ -21,7 +21,9 @@ export class LoggingModule {
             genReqId: assignRequestId,
             customLogLevel: (_req, res, err) =>
               err || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info',
-            autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },
+            autoLogging: {
+              ignore: (req) => req.url === '/healthz' || req.url === '/readyz' || req.url === '/metrics',
+            },
             serializers: {
               req: (req: { id: string; method: string; url: string; remoteAddress?: string }) => ({
                 id: req.id,

@@ -62,7 +62,7 @@ export class QueueService implements OnApplicationShutdown {
       provide: REDIS,
       inject: [HERALD_CONFIG],
       useFactory: async (config: HeraldConfig) => {
-        const redis = createRedis(config.redis.url, 'producer');
+        const redis = createRedis(config.redis, 'producer');
         // Serve with a connected client when Redis is up; when it is down, start anyway and let
         // /readyz say so, rather than refusing to boot.
         await waitUntilReady(redis, 5_000);

@@ -45,7 +45,8 @@ export class RateLimiter {
   ): Promise<RateLimitResult[]> {
     const windowMs = windowSeconds * 1000;
     const window = Math.floor(now / windowMs);
-    const keys = buckets.map((b) => `${this.config.redis.queuePrefix}:rl:${b.bucket}:${window}`);
+    // The window is the keys' hash tag: one call's keys share a Redis Cluster slot (the script needs it).
+    const keys = buckets.map((b) => `${this.config.redis.queuePrefix}:rl:{w${window}}:${b.bucket}`);
     const counts = (await this.redis.eval(HIT, keys.length, ...keys, String(windowMs))) as number[];
     const resetAt = Math.ceil(((window + 1) * windowMs) / 1000);
     return buckets.map((b, i) => ({

@@ -9,4 +9,14 @@ export {
   type JobPayload,
 } from './job-contracts';
 export { bullPrefix, QUEUE_NAMES, type QueueName } from './queue.names';
-export { closeRedis, createRedis, waitUntilReady, type RedisRole } from './redis.factory';
+export {
+  closeRedis,
+  createRedis,
+  execPerNode,
+  isCluster,
+  keySlot,
+  waitUntilReady,
+  type PipelineReply,
+  type RedisRole,
+  type RedisTarget,
+} from './redis.factory';

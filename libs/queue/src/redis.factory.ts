@@ -1,4 +1,4 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type ChainableCommander, type RedisOptions } from 'ioredis';
 
 /**
  * `worker` connections block (BullMQ workers) and must retry forever (`maxRetriesPerRequest: null`);
@@ -7,7 +7,17 @@ import { Redis, type RedisOptions } from 'ioredis';
  */
 export type RedisRole = 'worker' | 'producer';
 
-export function createRedis(url: string, role: RedisRole, name = 'herald'): Redis {
+/** Where Redis is: `config.redis` (a URL, and Redis Cluster seed nodes when configured), or a URL. */
+export type RedisTarget = string | { url: string; clusterNodes?: { host: string; port: number }[] };
+
+/**
+ * With `clusterNodes`, an ioredis `Cluster` is returned typed as `Redis`: it has every command,
+ * `pipeline()`, `defineCommand()`, pub/sub and `status` that Herald uses, and BullMQ recognises it by
+ * its `isCluster` flag. The URL then only supplies the username, password and TLS (`rediss:`).
+ * Multi-key work on a cluster must stay in one slot (hash tags) or go through {@link execPerNode}.
+ */
+export function createRedis(target: RedisTarget, role: RedisRole, name = 'herald'): Redis {
+  const { url, clusterNodes } = typeof target === 'string' ? { url: target } : target;
   const options: RedisOptions = {
     connectionName: `${name}-${role}`,
     enableReadyCheck: true,
@@ -16,7 +26,103 @@ export function createRedis(url: string, role: RedisRole, name = 'herald'): Redi
     connectTimeout: 5_000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
   };
-  return new Redis(url, options);
+  if (!clusterNodes?.length) return new Redis(url, options);
+  const u = new URL(url);
+  const cluster = new Cluster(clusterNodes, {
+    redisOptions: {
+      ...options,
+      ...(u.username && { username: decodeURIComponent(u.username) }),
+      ...(u.password && { password: decodeURIComponent(u.password) }),
+      ...(u.protocol === 'rediss:' && { tls: {} }),
+    },
+    enableReadyCheck: true,
+    enableOfflineQueue: role === 'worker',
+    clusterRetryStrategy: (attempt) => Math.min(attempt * 200, 2_000),
+    // A MOVED/ASK during a slot migration or a failover is followed, not surfaced.
+    maxRedirections: 16,
+    retryDelayOnFailover: 200,
+  });
+  return cluster as unknown as Redis;
+}
+
+export function isCluster(redis: Redis): boolean {
+  return (redis as unknown as { isCluster?: boolean }).isCluster === true;
+}
+
+// CRC16-XMODEM over the key or its hash tag, as Redis Cluster assigns keys to its 16384 slots.
+const CRC16 = (() => {
+  const table = new Uint16Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i << 8;
+    for (let j = 0; j < 8; j++) c = c & 0x8000 ? ((c << 1) ^ 0x1021) & 0xffff : (c << 1) & 0xffff;
+    table[i] = c;
+  }
+  return table;
+})();
+
+/** The Redis Cluster slot of a key (its `{hash tag}` when it has a non-empty one). */
+export function keySlot(key: string): number {
+  let s = key;
+  const open = key.indexOf('{');
+  if (open >= 0) {
+    const close = key.indexOf('}', open + 1);
+    if (close > open + 1) s = key.slice(open + 1, close);
+  }
+  let crc = 0;
+  for (const byte of Buffer.from(s, 'utf8')) crc = ((crc << 8) & 0xffff) ^ CRC16[((crc >> 8) ^ byte) & 0xff];
+  return crc & 0x3fff;
+}
+
+export type PipelineReply = [error: Error | null, result: unknown];
+
+/**
+ * Runs per-item commands in pipelines and returns each item's replies, in item order. On one Redis
+ * that is one pipeline. On a cluster, ioredis refuses a pipeline whose keys live on different nodes,
+ * so items are grouped by the node that serves their slot (`slotKey`: any key of the item; all of an
+ * item's keys must share its hash tag) and each node gets its own pipeline, all in flight together.
+ */
+export async function execPerNode<T>(
+  redis: Redis,
+  items: readonly T[],
+  slotKey: (item: T) => string,
+  queue: (pipeline: ChainableCommander, item: T) => void,
+): Promise<PipelineReply[][]> {
+  const out: PipelineReply[][] = new Array<PipelineReply[]>(items.length);
+  if (items.length === 0) return out;
+  let groups: number[][];
+  if (isCluster(redis)) {
+    const slots = (redis as unknown as Cluster).slots;
+    const byNode = new Map<string, number[]>();
+    items.forEach((item, i) => {
+      const slot = keySlot(slotKey(item));
+      // Until the slot map is known (never after `ready`), a slot is its own group: still correct.
+      const node = slots[slot]?.[0] ?? `slot:${slot}`;
+      const list = byNode.get(node);
+      if (list) list.push(i);
+      else byNode.set(node, [i]);
+    });
+    groups = [...byNode.values()];
+  } else {
+    groups = [items.map((_, i) => i)];
+  }
+  await Promise.all(
+    groups.map(async (indexes) => {
+      const p = redis.pipeline();
+      const counts: number[] = [];
+      for (const i of indexes) {
+        const before = p.length;
+        queue(p, items[i]);
+        counts.push(p.length - before);
+      }
+      const replies = ((await p.exec()) ?? []) as PipelineReply[];
+      let at = 0;
+      indexes.forEach((i, j) => {
+        out[i] = replies.slice(at, at + counts[j]);
+        at += counts[j];
+      });
+    }),
+  );
+  return out;
 }
 
 /**

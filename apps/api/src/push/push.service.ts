@@ -7,6 +7,7 @@ import { HeraldError } from '@herald/common';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { EnvelopeCipher } from '@herald/crypto';
 import type { AppEntity } from '@herald/db';
+import { heraldMetrics } from '@herald/metrics';
 import { QueueService } from '@herald/platform';
 import {
   enqueuePlan,
@@ -100,7 +101,7 @@ export class PushService {
       // The common path: one statement writes the message (and its shard) if any device matches.
       const id = await insertMessage(this.db, message, target);
       if (id === undefined) throw noTarget();
-      await this.enqueue(id, singleShard);
+      await this.enqueue(id, singleShard, options.source);
       return { sendno: spec.options.sendno, msg_id: id };
     }
     const outcome = await this.db.transaction(async (tx) => {
@@ -130,7 +131,7 @@ export class PushService {
       return { response };
     });
     if ('replay' in outcome) return outcome.replay!;
-    await this.enqueue(outcome.response.msg_id, singleShard);
+    await this.enqueue(outcome.response.msg_id, singleShard, options.source);
     return outcome.response;
   }
 
@@ -138,7 +139,8 @@ export class PushService {
    * The message is committed: a failed enqueue (Redis down) is not the client's problem — the
    * reconciler enqueues it once Redis is back — so it is logged, not answered with an error.
    */
-  private async enqueue(messageId: string, singleShard: boolean): Promise<void> {
+  private async enqueue(messageId: string, singleShard: boolean, source?: MessageSource): Promise<void> {
+    heraldMetrics.pushesAccepted.inc({ source: source ?? 'push' });
     try {
       if (singleShard) await enqueueShards(this.queues, messageId, [0], 0, 1);
       else await enqueuePlan(this.queues, messageId);

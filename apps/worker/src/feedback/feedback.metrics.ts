@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { heraldMetrics } from '@herald/metrics';
 
 export type FeedbackAction =
   | 'invalidated'
@@ -11,9 +12,8 @@ export type FeedbackAction =
   | 'webhook_failed';
 
 /**
- * In-process counts of what token hygiene did, per channel, reason and action. There is no metrics
- * registry yet: the metrics issue turns these into a Prometheus counter
- * (`herald_feedback_total{channel,reason,action}`) and reads `snapshot()` or replaces this class.
+ * Counts of what token hygiene did, per channel, reason and action: exported as the Prometheus
+ * counter `herald_feedback_total{channel,reason,action}` and kept here for `snapshot()`.
  */
 @Injectable()
 export class FeedbackMetrics {
@@ -21,6 +21,7 @@ export class FeedbackMetrics {
 
   add(channel: string, reason: string, action: FeedbackAction, n = 1): void {
     if (n <= 0) return;
+    heraldMetrics.feedbackActions.inc({ channel, reason, action }, n);
     const key = `${channel}|${reason}|${action}`;
     this.counts.set(key, (this.counts.get(key) ?? 0) + n);
   }

@@ -20,6 +20,7 @@ import {
   RECURRING_JOBS,
   type JobName,
 } from '@herald/queue';
+import { heraldMetrics } from '@herald/metrics';
 import { QueueService } from '@herald/platform';
 import { JOB_HANDLERS, type JobHandler } from './job-handler';
 import { buildJobRegistry } from './job-registry';
@@ -41,7 +42,7 @@ export class WorkerHostService implements OnApplicationBootstrap, OnApplicationS
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.connection = createRedis(this.config.redis.url, 'worker', 'herald-worker');
+    this.connection = createRedis(this.config.redis, 'worker', 'herald-worker');
     for (const queue of QUEUE_NAMES) {
       const worker = new Worker(queue, (job) => this.dispatch(job), {
         connection: this.connection,
@@ -83,7 +84,14 @@ export class WorkerHostService implements OnApplicationBootstrap, OnApplicationS
         throw new UnrecoverableError(`invalid payload for ${job.name}: ${err.message}`);
       throw err;
     }
-    return handler.handle(payload as never, job);
+    const result = await handler.handle(payload as never, job);
+    // Schedule fires are counted from the recurring job's own result ({ fired }), not in its handler.
+    if (job.name === 'schedules.fire-due') {
+      const fired = (result as { fired?: unknown } | undefined)?.fired;
+      if (typeof fired === 'number' && fired > 0)
+        heraldMetrics.scheduleFires.inc({ outcome: 'fired' }, fired);
+    }
+    return result;
   }
 
   /** Stops taking jobs and waits for the active ones to finish, so none is lost or half done. */

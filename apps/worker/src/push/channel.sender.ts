@@ -7,6 +7,7 @@ import type {
   FcmMessage,
   GatewayMessage,
 } from '@herald/providers';
+import { heraldMetrics } from '@herald/metrics';
 import type { AppCredentials, PushComposer, PushSpec } from '@herald/push';
 import type { PushRuntime } from './push.runtime';
 
@@ -109,19 +110,36 @@ export async function sendPage(
     if (group.items.length === 0) continue;
     const cred = ctx.credentials.apns[env]!;
     const client = runtime.pool.apnsClient(cred.credentials, env, cred.fingerprint);
-    sends.push(client.send(group.items).then((r) => place(outcomes, group.index, r)));
+    sends.push(
+      heraldMetrics
+        .timeSend('apns', () => client.send(group.items))
+        .then((r) => {
+          heraldMetrics.countOutcomes('apns', r);
+          place(outcomes, group.index, r);
+        }),
+    );
   }
   if (fcm.items.length > 0) {
     const cred = ctx.credentials.fcm!;
     const client = runtime.pool.fcmClient(cred.account, cred.fingerprint);
-    sends.push(client.send(fcm.items).then((r) => place(outcomes, fcm.index, r)));
+    sends.push(
+      heraldMetrics
+        .timeSend('fcm', () => client.send(fcm.items))
+        .then((r) => {
+          heraldMetrics.countOutcomes('fcm', r);
+          place(outcomes, fcm.index, r);
+        }),
+    );
   }
   for (const group of gateway.values()) {
     sends.push(
-      runtime.gateway.send(group.message, group.rids).then((r) => {
-        place(outcomes, group.index, r.outcomes);
-        dropped.push(...r.dropped);
-      }),
+      heraldMetrics
+        .timeSend('gateway', () => runtime.gateway.send(group.message, group.rids))
+        .then((r) => {
+          heraldMetrics.countOutcomes('gateway', r.outcomes);
+          place(outcomes, group.index, r.outcomes);
+          dropped.push(...r.dropped);
+        }),
     );
   }
   await Promise.all(sends);

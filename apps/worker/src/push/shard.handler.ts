@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { AudienceDevice, Channel } from '@herald/audience';
 import type { DeliveryOutcome } from '@herald/providers';
+import { heraldMetrics } from '@herald/metrics';
 import { QueueService } from '@herald/platform';
 import { enqueueCallbackEvents, PushComposer, type PushSpec } from '@herald/push';
 import type { JobPayload } from '@herald/queue';
@@ -100,6 +101,7 @@ export class ShardHandler implements JobHandler<'push.shard'> {
       await sleep(waitMs);
       if (await this.cancelled(messageId)) return this.stop(messageId, shardNo, msg.app_id, pending);
       const batch = pending.splice(0, pending.length);
+      countRetries(batch);
       ctx.composer = new PushComposer(spec, messageId, Date.now());
       for (let i = 0; i < batch.length; i += pageSize) {
         const slice = batch.slice(i, i + pageSize);
@@ -115,7 +117,10 @@ export class ShardHandler implements JobHandler<'push.shard'> {
     }
     // Still failing after every retry: a final failure with the provider's last reason.
     await this.recordPending(messageId, msg.app_id, pending);
-    return { status: await this.finish(messageId, shardNo, 'done') };
+    const status = await this.finish(messageId, shardNo, 'done');
+    // The request's correlation id (X-Request-Id) ties this line to the api's access log.
+    this.logger.log({ correlationId: msg.correlation_id, messageId, shardNo, resumed }, 'shard done');
+    return { status };
   }
 
   private async deliver(
@@ -272,6 +277,13 @@ export class ShardHandler implements JobHandler<'push.shard'> {
       await sleep((minute + 1) * 60_000 - Date.now() + 5);
     }
   }
+}
+
+/** One increment per channel present in a retry batch, not one per device. */
+function countRetries(batch: Pending[]): void {
+  const byChannel = new Map<Channel, number>();
+  for (const p of batch) byChannel.set(p.device.channel, (byChannel.get(p.device.channel) ?? 0) + 1);
+  for (const [channel, n] of byChannel) heraldMetrics.retries.inc({ channel }, n);
 }
 
 function ledger(deviceId: string, channel: Channel, outcome: DeliveryOutcome, attempts: number): LedgerRow {

@@ -1,4 +1,5 @@
-import type { Redis } from 'ioredis';
+import type { ChainableCommander, Redis } from 'ioredis';
+import { execPerNode } from '@herald/queue';
 import type { DeliveryOutcome } from '../outcome';
 import { encodeLive, encodeRing, GatewayKeys, parsePresence } from './gateway.keys';
 import { InboxStore, PresenceStore, type InsertReply, type RecallStatus } from './inbox.store';
@@ -93,23 +94,29 @@ export class GatewayDeliveryAdapter {
     for (let i = 0; i < registrationIds.length; i += this.batchSize) {
       const batch = registrationIds.slice(i, i + this.batchSize);
       const now = Date.now();
-      const p = this.redis.pipeline();
-      for (const rid of batch) {
+      const replies = await this.perDevice(batch, (p, rid) => {
         this.inbox.queueRecall(p, rid, messageId, now);
         p.get(this.keys.device(rid).presence);
-      }
-      const replies = (await p.exec())!;
+      });
       const ring = new Map<string, string[]>();
       batch.forEach((rid, j) => {
-        const [err, status] = replies[2 * j];
+        const [err, status] = replies[j][0];
         if (err) throw err;
         out.push(status as RecallStatus);
-        const at = parsePresence(replies[2 * j + 1][1] as string | null);
+        const at = parsePresence(replies[j][1][1] as string | null);
         if (status === 'had' && at) pushTo(ring, at.nodeId, rid);
       });
       await this.ring('c', ring);
     }
     return out;
+  }
+
+  /**
+   * Each device's commands in pipelines: one pipeline on a single Redis, one per node on a Redis
+   * Cluster (a device's keys share its `{rid}` hash tag, so they are always on one node).
+   */
+  private perDevice(batch: string[], queue: (p: ChainableCommander, rid: string) => void) {
+    return execPerNode(this.redis, batch, (rid) => this.keys.device(rid).inbox, queue);
   }
 
   private frame(message: GatewayMessage): string {
@@ -138,15 +145,13 @@ export class GatewayDeliveryAdapter {
       frame: this.frame(message),
       overrideId: message.overrideMsgId,
     };
-    const p = this.redis.pipeline();
-    for (const rid of batch) {
+    const replies = await this.perDevice(batch, (p, rid) => {
       this.inbox.queueInsert(p, rid, entry, this.options.inboxMax, now);
       p.get(this.keys.device(rid).presence);
-    }
-    const replies = (await p.exec())!;
+    });
     const ring = new Map<string, string[]>();
     batch.forEach((rid, j) => {
-      const [err, reply] = replies[2 * j];
+      const [err, reply] = replies[j][0];
       if (err) {
         result.outcomes.push({ kind: 'retryable', reason: errorReason(err) });
         return;
@@ -157,7 +162,7 @@ export class GatewayDeliveryAdapter {
         result.dropped.push({ registrationId: rid, messageId: id, reason: 'inbox_full' });
       for (const id of expired)
         result.dropped.push({ registrationId: rid, messageId: id, reason: 'expired' });
-      const at = parsePresence(replies[2 * j + 1][1] as string | null);
+      const at = parsePresence(replies[j][1][1] as string | null);
       // A duplicate rings too: the first write may have come from a worker that died before its ring,
       // and the node skips what it already has in flight.
       if (at) pushTo(ring, at.nodeId, rid);

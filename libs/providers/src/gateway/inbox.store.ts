@@ -1,4 +1,5 @@
 import type { ChainableCommander, Redis } from 'ioredis';
+import { execPerNode } from '@herald/queue';
 import { GatewayKeys } from './gateway.keys';
 import {
   ACK_LUA,
@@ -189,25 +190,27 @@ export class PresenceStore {
 
   /** Extends the TTL of many claims in one round trip. */
   async refresh(rids: Iterable<string>, ttlMs: number): Promise<void> {
-    let p = this.redis.pipeline();
-    let n = 0;
-    for (const rid of rids) {
-      p.pexpire(this.keys.device(rid).presence, ttlMs);
-      if (++n % 5000 === 0) {
-        await p.exec();
-        p = this.redis.pipeline();
-      }
+    const all = [...rids];
+    for (let i = 0; i < all.length; i += 5000) {
+      await execPerNode(
+        this.redis,
+        all.slice(i, i + 5000),
+        (rid) => this.keys.device(rid).presence,
+        (p, rid) => p.pexpire(this.keys.device(rid).presence, ttlMs),
+      );
     }
-    if (n % 5000 !== 0) await p.exec();
   }
 
   /** The presence value (`<nodeId>|<connId>`) of each device, null when offline. */
   async lookup(rids: string[]): Promise<(string | null)[]> {
     if (rids.length === 0) return [];
-    const p = this.redis.pipeline();
-    for (const rid of rids) p.get(this.keys.device(rid).presence);
-    const replies = (await p.exec())!;
-    return replies.map(([err, v]) => {
+    const replies = await execPerNode(
+      this.redis,
+      rids,
+      (rid) => this.keys.device(rid).presence,
+      (p, rid) => p.get(this.keys.device(rid).presence),
+    );
+    return replies.map(([[err, v]]) => {
       if (err) throw err;
       return (v as string | null) ?? null;
     });
@@ -231,16 +234,18 @@ export class PresenceReader {
   async status(rids: string[], now = Date.now()): Promise<Map<string, PresenceStatus>> {
     const out = new Map<string, PresenceStatus>();
     if (rids.length === 0) return out;
-    const p = this.redis.pipeline();
-    for (const rid of rids) {
-      const k = this.keys.device(rid);
-      p.exists(k.presence);
-      p.get(k.seen);
-    }
-    const replies = (await p.exec())!;
+    const replies = await execPerNode(
+      this.redis,
+      rids,
+      (rid) => this.keys.device(rid).presence,
+      (p, rid) => {
+        const k = this.keys.device(rid);
+        p.exists(k.presence);
+        p.get(k.seen);
+      },
+    );
     rids.forEach((rid, i) => {
-      const [e1, online] = replies[2 * i];
-      const [e2, seen] = replies[2 * i + 1];
+      const [[e1, online], [e2, seen]] = replies[i];
       if (e1) throw e1;
       if (e2) throw e2;
       const isOnline = online === 1;
