@@ -4,8 +4,10 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { SwaggerModule } from '@nestjs/swagger';
 import { Logger } from 'nestjs-pino';
 import type { HeraldConfig } from '@herald/config';
+import { httpMetricsMiddleware } from '@herald/metrics';
 import { requestIdMiddleware } from '@herald/platform';
 import { ApiModule } from './api.module';
+import { serveConsole } from './console.static';
 import { buildOpenApiDocument } from './openapi';
 
 /** Builds the api application without listening, so tests and the all-in-one entry share it. */
@@ -26,8 +28,10 @@ export async function createApiApp(config: HeraldConfig, logName = 'api'): Promi
   // X-Forwarded-For is believed only from the configured proxies; otherwise the socket address counts.
   app.set('trust proxy', config.trustedProxies.length > 0 ? config.trustedProxies : false);
   app.use(requestIdMiddleware);
+  app.use(httpMetricsMiddleware('api'));
   // JPush's own clients send some paths with doubled slashes (`/v3/tags//{tag}`); route them anyway.
   app.use(collapseSlashes);
+  serveConsole(app);
   SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
   return app;
 }

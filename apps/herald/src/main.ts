@@ -1,11 +1,13 @@
 import 'reflect-metadata';
 import type { HeraldConfig } from '@herald/config';
+import { EnvelopeCipher } from '@herald/crypto';
 import { createDataSource, runMigrations } from '@herald/db';
 import { runProcess, type Closable } from '@herald/platform';
 import { startApi } from '../../api/src/api.bootstrap';
 import { startGateway } from '../../gateway/src/gateway.bootstrap';
 import { startWorker } from '../../worker/src/worker.bootstrap';
 import { seedDemo } from './demo.seed';
+import { rewrapEnvelopes } from './rewrap';
 
 /**
  * The all-in-one entry, and the only place that composes other apps: `serve` (default) runs api,
@@ -33,6 +35,7 @@ async function serve(config: HeraldConfig): Promise<Closable[]> {
       'Herald is running (api + worker + gateway in one process). Ctrl-C stops it.',
       `  Developer API  ${config.api.publicUrl}/v3`,
       `  SDK API        ${config.api.publicUrl}/sdk/v1`,
+      `  Console        ${config.api.publicUrl}/console`,
       `  Dashboard API  ${config.api.publicUrl}/dashboard/v1`,
       `  API docs       ${config.api.publicUrl}/docs`,
       `  Readiness      ${config.api.publicUrl}/readyz`,
@@ -69,8 +72,20 @@ async function seed(config: HeraldConfig): Promise<void> {
   }
 }
 
+/** Re-encrypts every envelope at rest under the current master key (a rotation's second step). */
+async function rewrap(config: HeraldConfig): Promise<void> {
+  const db = createDataSource({ url: config.database.url, poolSize: 2, applicationName: 'herald-rewrap' });
+  await db.initialize();
+  try {
+    const report = await rewrapEnvelopes(db, new EnvelopeCipher(config.crypto), config.crypto.current.id);
+    process.stdout.write(`rewrap: moved to key ${config.crypto.current.id}: ${JSON.stringify(report)}\n`);
+  } finally {
+    await db.destroy();
+  }
+}
+
 const command = process.argv[2] ?? 'serve';
-const oneShot: Record<string, (config: HeraldConfig) => Promise<void>> = { migrate, seed };
+const oneShot: Record<string, (config: HeraldConfig) => Promise<void>> = { migrate, seed, rewrap };
 
 if (command === 'serve') {
   runProcess('herald', (config) => serve(config));
@@ -81,6 +96,6 @@ if (command === 'serve') {
     process.exit(0);
   });
 } else {
-  process.stderr.write(`usage: herald [serve|migrate|seed]\n`);
+  process.stderr.write(`usage: herald [serve|migrate|seed|rewrap]\n`);
   process.exit(64);
 }

@@ -9,6 +9,7 @@ import { DashboardAuthGuard } from './auth/dashboard-auth.guard';
 import { DashboardAuthController } from './auth.controller';
 import { CredentialsService } from './credentials.service';
 import { MembersService } from './members.service';
+import { DashboardPushController } from './push.controller';
 import { DashboardTenantController } from './tenant.controller';
 
 /**
@@ -21,6 +22,7 @@ export const DASHBOARD_CONTROLLERS = [
   DashboardAppsController,
   DashboardAppDataController,
   DashboardCampaignsController,
+  DashboardPushController,
 ];
 
 export const DASHBOARD_PROVIDERS = [

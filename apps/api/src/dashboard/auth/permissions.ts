@@ -20,6 +20,7 @@ export const PERMISSIONS = {
   'apps.rotate_secret': ['owner', 'admin'],
   'credentials.write': ['owner', 'admin', 'developer'],
   'push.test': ['owner', 'admin', 'developer'],
+  'push.send': ['owner', 'admin', 'developer'],
   'segments.write': ['owner', 'admin', 'developer'],
   'campaigns.write': ['owner', 'admin', 'developer'],
   'messages.cancel': ['owner', 'admin', 'developer'],

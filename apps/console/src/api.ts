@@ -1,0 +1,373 @@
+/**
+ * The console's only door to Herald: the dashboard API (`/dashboard/v1`). Access tokens live 15
+ * minutes; a 401 is answered by one refresh (refresh tokens work once, so concurrent refreshes share
+ * one request) and the call is retried once.
+ */
+
+export type Role = 'owner' | 'admin' | 'developer' | 'viewer';
+
+export interface Session {
+  access_token: string;
+  refresh_token: string;
+  tenant_id: string;
+  user_id: string;
+  role: Role;
+  email: string;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly details?: Record<string, unknown>,
+  ) {
+    super(message);
+  }
+
+  /** Every problem the server listed (credential checks answer several at once). */
+  get problems(): string[] {
+    const errors = this.details?.errors;
+    if (Array.isArray(errors)) return errors.map((e) => (typeof e === 'string' ? e : JSON.stringify(e)));
+    return [this.message];
+  }
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
+const STORAGE_KEY = 'herald.console.session';
+const BASE = '/dashboard/v1';
+
+type Listener = (s: Session | null) => void;
+
+export class Api {
+  private session: Session | null = null;
+  private refreshing: Promise<boolean> | null = null;
+  private readonly listeners = new Set<Listener>();
+
+  constructor() {
+    try {
+      const raw = localStorage.getItem(STORAGE_KEY);
+      this.session = raw ? (JSON.parse(raw) as Session) : null;
+    } catch {
+      this.session = null;
+    }
+  }
+
+  get current(): Session | null {
+    return this.session;
+  }
+
+  onChange(listener: Listener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  setSession(session: Session | null): void {
+    this.session = session;
+    if (session) localStorage.setItem(STORAGE_KEY, JSON.stringify(session));
+    else localStorage.removeItem(STORAGE_KEY);
+    for (const l of this.listeners) l(session);
+  }
+
+  async signIn(email: string, password: string, tenantId?: string): Promise<Session> {
+    const body = { email, password, ...(tenantId && { tenant_id: tenantId }) };
+    return this.start(await this.raw<Omit<Session, 'email'>>('POST', '/auth/login', body), email);
+  }
+
+  async signUp(email: string, password: string, tenantName: string): Promise<Session> {
+    const body = { email, password, tenant_name: tenantName };
+    return this.start(await this.raw<Omit<Session, 'email'>>('POST', '/auth/signup', body), email);
+  }
+
+  async signOut(): Promise<void> {
+    try {
+      if (this.session) await this.raw('POST', '/auth/logout', undefined, this.session.access_token);
+    } catch {
+      // Signing out locally is what matters; an expired token cannot be revoked anyway.
+    }
+    this.setSession(null);
+  }
+
+  get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T> {
+    const qs = new URLSearchParams();
+    for (const [k, v] of Object.entries(query ?? {})) if (v !== undefined && v !== '') qs.set(k, String(v));
+    const q = qs.toString();
+    return this.call<T>('GET', q ? `${path}?${q}` : path);
+  }
+
+  post<T>(path: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+    return this.call<T>('POST', path, body ?? {}, headers);
+  }
+
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>('PUT', path, body);
+  }
+
+  patch<T>(path: string, body: unknown): Promise<T> {
+    return this.call<T>('PATCH', path, body);
+  }
+
+  delete<T>(path: string): Promise<T> {
+    return this.call<T>('DELETE', path);
+  }
+
+  private start(s: Omit<Session, 'email'>, email: string): Session {
+    const session: Session = {
+      access_token: s.access_token,
+      refresh_token: s.refresh_token,
+      tenant_id: s.tenant_id,
+      user_id: s.user_id,
+      role: s.role,
+      email,
+    };
+    this.setSession(session);
+    return session;
+  }
+
+  private async call<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<T> {
+    const token = this.session?.access_token;
+    try {
+      return await this.raw<T>(method, path, body, token, headers);
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 401 || !this.session) throw err;
+      if (!(await this.refresh())) {
+        this.setSession(null);
+        throw err;
+      }
+      return this.raw<T>(method, path, body, this.session?.access_token, headers);
+    }
+  }
+
+  private refresh(): Promise<boolean> {
+    this.refreshing ??= (async () => {
+      const s = this.session;
+      if (!s) return false;
+      try {
+        const next = await this.raw<Omit<Session, 'email'>>('POST', '/auth/refresh', {
+          refresh_token: s.refresh_token,
+        });
+        this.start(next, s.email);
+        return true;
+      } catch {
+        return false;
+      } finally {
+        this.refreshing = null;
+      }
+    })();
+    return this.refreshing;
+  }
+
+  private async raw<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    token?: string,
+    headers: Record<string, string> = {},
+  ): Promise<T> {
+    const res = await fetch(BASE + path, {
+      method,
+      headers: {
+        accept: 'application/json',
+        ...(body !== undefined && { 'content-type': 'application/json' }),
+        ...(token && { authorization: `Bearer ${token}` }),
+        ...headers,
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let data: unknown = undefined;
+    try {
+      data = text ? (JSON.parse(text) as unknown) : undefined;
+    } catch {
+      data = undefined;
+    }
+    if (!res.ok) {
+      const e = (data ?? {}) as { code?: string; message?: string; details?: Record<string, unknown> };
+      throw new ApiError(res.status, e.code ?? String(res.status), e.message ?? res.statusText, e.details);
+    }
+    return data as T;
+  }
+}
+
+export const api = new Api();
+
+/** The dashboard's permission matrix (docs/api-guide.md), used to hide what the role may not do. */
+export const PERMISSIONS = {
+  'members.manage': ['owner', 'admin'],
+  'apps.write': ['owner', 'admin'],
+  'apps.delete': ['owner'],
+  'apps.rotate_secret': ['owner', 'admin'],
+  'credentials.write': ['owner', 'admin', 'developer'],
+  'push.test': ['owner', 'admin', 'developer'],
+  'push.send': ['owner', 'admin', 'developer'],
+  'segments.write': ['owner', 'admin', 'developer'],
+  'campaigns.write': ['owner', 'admin', 'developer'],
+  'messages.cancel': ['owner', 'admin', 'developer'],
+  'audit.read': ['owner', 'admin'],
+} as const satisfies Record<string, readonly Role[]>;
+
+export type Permission = keyof typeof PERMISSIONS;
+
+export function can(role: Role | undefined, permission: Permission): boolean {
+  return role !== undefined && (PERMISSIONS[permission] as readonly Role[]).includes(role);
+}
+
+// Shapes of the answers the console reads (docs/api-guide.md "Dashboard API").
+
+export interface AppView {
+  id: string;
+  name: string;
+  app_key: string;
+  timezone: string;
+  rate_limit_per_minute: number;
+  previous_secret_expires_at: string | null;
+  created_at: string;
+  master_secret?: string;
+}
+
+export interface Credential {
+  provider: 'apns' | 'fcm';
+  environment: string;
+  kind: string;
+  key_id: string | null;
+  team_id: string | null;
+  bundle_id: string | null;
+  project_id: string | null;
+  certificate_expires_at: string | null;
+  fingerprint: string;
+  updated_at: string;
+}
+
+export interface Totals {
+  targets: number;
+  sent: number;
+  failed: number;
+  delivered: number;
+  clicked: number;
+  dismissed?: number;
+}
+
+export interface MessageView {
+  msg_id: string;
+  sendno: string;
+  source: string;
+  status: string;
+  platforms: string[];
+  progress: number;
+  totals: Totals;
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  cancelled_at: string | null;
+  request?: unknown;
+  by_channel?: Record<string, Totals>;
+  failures?: { channel: string; reason: string; count: number }[];
+  shards?: { total: number; done: number };
+}
+
+export interface DeviceView {
+  registration_id: string;
+  platform: string;
+  channel: string;
+  token_suffix: string | null;
+  apns_environment: string | null;
+  alias: string | null;
+  tags: string[];
+  status: string;
+  status_reason: string | null;
+  language: string | null;
+  country: string | null;
+  province: string | null;
+  city: string | null;
+  timezone: string | null;
+  app_version: string | null;
+  os_version: string | null;
+  device_model: string | null;
+  last_seen_at: string | null;
+  created_at: string;
+}
+
+export interface Delivery {
+  msg_id: string;
+  channel: string;
+  state: string;
+  reason: string | null;
+  attempts: number;
+  sent_at: string | null;
+  delivered_at: string | null;
+  clicked_at: string | null;
+  created_at: string;
+}
+
+export interface Campaign {
+  id: string;
+  name: string;
+  status: string;
+  trigger: unknown;
+  push: unknown;
+  local_time: boolean;
+  timezone: string;
+  next_fire_at: string | null;
+  last_fire_at: string | null;
+  runs: number;
+}
+
+export interface CampaignRun {
+  fire_at: string;
+  utc_offset_minutes: number;
+  msg_id: string | null;
+  status: string | null;
+  targets: number;
+  sent: number;
+  failed: number;
+  delivered: number;
+  clicked: number;
+}
+
+export interface Day {
+  date: string;
+  messages: number;
+  targets: number;
+  sent: number;
+  failed: number;
+  delivered: number;
+  clicked: number;
+  new_devices: number;
+  active_devices: number;
+}
+
+export interface Segment {
+  id: string;
+  name: string;
+  filter: unknown;
+}
+
+export interface Validation {
+  audience_size: number;
+  channels: Partial<Record<'apns' | 'fcm' | 'gateway', { count: number; payload_bytes: number | null }>>;
+}
+
+export interface Me {
+  user: { id: string; email: string; display_name: string | null };
+  tenant_id: string;
+  role: Role;
+  tenants: { id: string; name: string; role: Role }[];
+}
+
+export interface Member {
+  user_id: string;
+  email: string;
+  display_name: string | null;
+  role: Role;
+  joined_at: string;
+}
