@@ -582,6 +582,25 @@ describe('error codes', () => {
     expect(await count()).toBe(before);
   });
 
+  it('8100 for a body that is not JSON at all, and 7002 on the device APIs', async () => {
+    const send = async (path: string) => {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, {
+        method: 'POST',
+        headers: { Authorization: app.basicAuth, 'Content-Type': 'application/json' },
+        body: '{"name": ',
+      });
+      return { status: res.status, body: (await res.json()) };
+    };
+    const before = await count();
+    expect(await send('/v3/schedules')).toEqual({
+      status: 400,
+      body: { error: { code: 8100, message: expect.any(String) } },
+    });
+    expect(await count()).toBe(before);
+    expect((await send('/v3/devices/abc')).body).toMatchObject({ error: { code: 7002 } });
+    expect((await send('/v3/push')).body).toMatchObject({ error: { code: 1003 } });
+  });
+
   it('8100: a bad page, an empty update, more than 100 schedules in force', async () => {
     expect(await call(app, 'GET', '/v3/schedules?page=0')).toMatchObject({
       status: 400,

@@ -127,6 +127,12 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     const isJPush = req.path === '/v3' || req.path.startsWith('/v3/');
     const jpushStatus = (ERROR_CODES[shape.code] as { jpushStatus?: number }).jpushStatus;
     if (isJPush && jpushStatus !== undefined) shape.status = jpushStatus;
+    // A body that is not JSON never reaches a controller (no HeraldError with the family's code), so
+    // the JPush family comes from the path.
+    if (isJPush && shape.code === 'invalid_parameter' && !(exception instanceof HeraldError)) {
+      if (req.path.startsWith('/v3/schedules')) shape.jpushCode = 8100;
+      else if (/^\/v3\/(devices|tags|aliases)(\/|$)/.test(req.path)) shape.jpushCode = 7002;
+    }
     const body = isJPush
       ? { error: { code: shape.jpushCode, message: shape.message } }
       : {
