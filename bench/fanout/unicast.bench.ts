@@ -215,7 +215,15 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   const env = { DATABASE_URL: dbUrl(BENCH_DB), REDIS_URL: redis.url, HERALD_QUEUE_PREFIX: 'bu' };
   const procs: HeraldProcess[] = [
-    await startHerald('api', 'api', env),
+    await startHerald(
+      'api',
+      'api',
+      env,
+      // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the api, written when it stops.
+      process.env.BENCH_CPU_PROF
+        ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, '--cpu-prof-name=api.cpuprofile']
+        : [],
+    ),
     await startHerald('gateway', 'gateway', env),
   ];
   for (let w = 0; w < WORKERS; w++) procs.push(await startHerald('worker', `worker${w + 1}`, env));
