@@ -155,6 +155,8 @@ export const envSchema = z
     HERALD_INVALID_RETENTION_DAYS: positiveInt.max(3650).default(30),
     HERALD_JOB_LOCK_MS: positiveInt.min(1_000).max(600_000).default(30_000),
     HERALD_PUSH_CONCURRENCY: positiveInt.max(256).default(8),
+    HERALD_SHARD_PARALLELISM: positiveInt.max(256).default(2),
+    HERALD_FEEDBACK_CONCURRENCY: positiveInt.max(256).default(8),
     HERALD_SHARD_SIZE: positiveInt.min(100).max(1_000_000).default(10_000),
     HERALD_PUSH_RETRY_ATTEMPTS: positiveInt.max(10).default(3),
     HERALD_RECONCILE_INTERVAL_MS: positiveInt.min(100).default(15_000),

@@ -50,9 +50,11 @@ export class WorkerHostService implements OnApplicationBootstrap, OnApplicationS
         // Push and feedback jobs each hold a page of devices, provider streams and database
         // connections for a while: they get their own, smaller bound, so the pool is never starved.
         concurrency:
-          queue === 'push' || queue === 'feedback'
+          queue === 'push'
             ? this.config.push.concurrency
-            : this.config.worker.concurrency,
+            : queue === 'feedback'
+              ? this.config.push.feedbackConcurrency
+              : this.config.worker.concurrency,
         lockDuration: this.config.worker.lockMs,
         stalledInterval: this.config.worker.lockMs,
         autorun: true,

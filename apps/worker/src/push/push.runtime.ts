@@ -24,6 +24,8 @@ export class PushRuntime implements OnApplicationShutdown {
   readonly gateway: GatewayDeliveryAdapter;
   readonly audience: AudienceService;
   readonly cipher: EnvelopeCipher;
+  /** Shards of multi-shard messages sending at once in this process (`HERALD_SHARD_PARALLELISM`). */
+  readonly broadcastSlots: Semaphore;
   private readonly credentials: CredentialStore;
   private readonly credentialCache = new Map<string, { at: number; value: Promise<AppCredentials> }>();
 
@@ -47,6 +49,7 @@ export class PushRuntime implements OnApplicationShutdown {
       inboxMax: config.gateway.inboxMax,
     });
     this.audience = new AudienceService(db);
+    this.broadcastSlots = new Semaphore(config.push.shardParallelism);
     this.cipher = new EnvelopeCipher(config.crypto);
     this.credentials = new CredentialStore(db, this.cipher);
   }
@@ -64,5 +67,28 @@ export class PushRuntime implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     await this.pool.closeAll();
+  }
+}
+
+/** A counting semaphore: `acquire` resolves with the function that gives the slot back. */
+export class Semaphore {
+  private readonly waiting: (() => void)[] = [];
+  private free: number;
+
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  async acquire(): Promise<() => void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.free++;
+    };
   }
 }

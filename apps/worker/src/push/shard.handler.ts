@@ -26,6 +26,7 @@ interface MessageRow {
   request: PushSpec;
   created_at: Date;
   correlation_id: string | null;
+  shards_total: number | null;
 }
 
 /**
@@ -49,10 +50,27 @@ export class ShardHandler implements JobHandler<'push.shard'> {
   async handle({ messageId, shardNo }: JobPayload<'push.shard'>): Promise<{ status: string }> {
     const db = this.runtime.db;
     const [msg] = await db.query<MessageRow[]>(
-      `SELECT app_id, status, request, created_at, correlation_id FROM messages WHERE id = $1`,
+      `SELECT app_id, status, request, created_at, correlation_id, shards_total FROM messages WHERE id = $1`,
       [messageId],
     );
     if (!msg || msg.status !== 'sending') return { status: `skipped: message ${msg?.status ?? 'missing'}` };
+    // A broadcast's shards take turns (HERALD_SHARD_PARALLELISM at once); a unicast or small push,
+    // one shard, never waits behind them.
+    if ((msg.shards_total ?? 1) <= 1) return this.deliverShard(messageId, shardNo, msg);
+    const release = await this.runtime.broadcastSlots.acquire();
+    try {
+      return await this.deliverShard(messageId, shardNo, msg);
+    } finally {
+      release();
+    }
+  }
+
+  private async deliverShard(
+    messageId: string,
+    shardNo: number,
+    msg: MessageRow,
+  ): Promise<{ status: string }> {
+    const db = this.runtime.db;
     // TypeORM answers an UPDATE … RETURNING with [rows, affected].
     const [[shard]] = await db.query<[{ from: string; to: string; attempts: number }[], number]>(
       `UPDATE message_shards SET status = 'running', attempts = attempts + 1
