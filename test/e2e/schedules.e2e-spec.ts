@@ -589,7 +589,7 @@ describe('error codes', () => {
         headers: { Authorization: app.basicAuth, 'Content-Type': 'application/json' },
         body: '{"name": ',
       });
-      return { status: res.status, body: (await res.json()) };
+      return { status: res.status, body: await res.json() };
     };
     const before = await count();
     expect(await send('/v3/schedules')).toEqual({
