@@ -43,7 +43,7 @@ export default tseslint.config(
   },
   {
     // Child processes of tests and benchmarks get an environment built from the parent's.
-    files: ['libs/config/src/**/*.ts', 'test/**/*.ts', 'bench/**/*.ts'],
+    files: ['libs/config/src/**/*.ts', 'libs/testing/src/processes.util.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: { 'no-restricted-syntax': 'off' },
   },
   {

@@ -1,6 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { HeraldGatewayClient, type WebSocketConstructor } from '@herald/gateway-client';
 import type { MsgFrame } from '@herald/gateway-protocol';
@@ -11,7 +10,9 @@ import {
   createTenantFixture,
   createTestContext,
   freePort,
+  spawnApp,
   TEST_MASTER_KEY,
+  waitUntil,
   type TestContext,
 } from '@herald/testing';
 
@@ -19,7 +20,6 @@ import {
  * Two real gateway processes (the production bundle) on one Redis namespace: a device moves between
  * them, and a SIGTERM sends it elsewhere with every waiting message intact.
  */
-const ROOT = join(__dirname, '../..');
 let ctx: TestContext;
 const children: ChildProcess[] = [];
 
@@ -37,39 +37,26 @@ async function startNode(
   nodeId: string,
 ): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, 'dist/apps/gateway/main.js')], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      HERALD_LOG_LEVEL: 'warn',
-      HERALD_MASTER_KEY: TEST_MASTER_KEY,
-      DATABASE_URL: ctx.config.database.url,
-      HERALD_QUEUE_PREFIX: ctx.namespace,
-      HERALD_GATEWAY_PORT: String(port),
-      HERALD_BIND_HOST: '127.0.0.1',
-      HERALD_GATEWAY_NODE_ID: nodeId,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const { child, output } = spawnApp('gateway', {
+    HERALD_LOG_LEVEL: 'warn',
+    HERALD_MASTER_KEY: TEST_MASTER_KEY,
+    DATABASE_URL: ctx.config.database.url,
+    HERALD_QUEUE_PREFIX: ctx.namespace,
+    HERALD_GATEWAY_PORT: String(port),
+    HERALD_BIND_HOST: '127.0.0.1',
+    HERALD_GATEWAY_NODE_ID: nodeId,
   });
   children.push(child);
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
   for (let i = 0; i < 150; i++) {
     const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return { child, url: `ws://127.0.0.1:${port}/v1/connect`, output: () => output };
+    if (res?.status === 200) return { child, url: `ws://127.0.0.1:${port}/v1/connect`, output };
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`gateway ${nodeId} never became ready:\n${output}`);
+  throw new Error(`gateway ${nodeId} never became ready:\n${output()}`);
 }
 
-const until = async (check: () => boolean, what: string, timeoutMs = 10_000) => {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const until = (check: () => boolean, what: string, timeoutMs = 10_000) =>
+  waitUntil(check, what, timeoutMs, 20);
 
 it('a device moves between two gateway processes and survives a shutdown of its node', async () => {
   const fixture = await createTenantFixture(ctx.db, ctx.config);

@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
@@ -15,7 +15,9 @@ import {
   FakeApnsServer,
   FakeFcmServer,
   freePort,
+  spawnApp,
   TEST_MASTER_KEY,
+  waitUntil,
   type CreatedDevice,
   type TenantFixture,
   type TestContext,
@@ -40,37 +42,22 @@ const children: Record<string, { child: ChildProcess; output: () => string }> = 
 let gatewayDevices: CreatedDevice[] = [];
 
 function start(name: string, app: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, [join(ROOT, 'dist/apps', app, 'main.js')], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      // The most verbose level: the log scan below must hold for everything Herald can print.
-      HERALD_LOG_LEVEL: 'debug',
-      HERALD_MASTER_KEY: TEST_MASTER_KEY,
-      DATABASE_URL: ctx.config.database.url,
-      HERALD_QUEUE_PREFIX: ctx.namespace,
-      HERALD_BIND_HOST: '127.0.0.1',
-      HERALD_APNS_ENDPOINT: apns.url,
-      HERALD_FCM_ENDPOINT: fcm.url,
-      NODE_EXTRA_CA_CERTS: CA_FILE,
-      HERALD_PUSH_RETRY_ATTEMPTS: '2',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  children[name] = spawnApp(app, {
+    // The most verbose level: the log scan below must hold for everything Herald can print.
+    HERALD_LOG_LEVEL: 'debug',
+    HERALD_MASTER_KEY: TEST_MASTER_KEY,
+    DATABASE_URL: ctx.config.database.url,
+    HERALD_QUEUE_PREFIX: ctx.namespace,
+    HERALD_BIND_HOST: '127.0.0.1',
+    HERALD_APNS_ENDPOINT: apns.url,
+    HERALD_FCM_ENDPOINT: fcm.url,
+    NODE_EXTRA_CA_CERTS: CA_FILE,
+    HERALD_PUSH_RETRY_ATTEMPTS: '2',
+    ...env,
   });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  children[name] = { child, output: () => output };
 }
 
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = waitUntil;
 
 const get = (port: number, path: string) => fetch(`http://127.0.0.1:${port}${path}`);
 const ok = async (port: number, path: string) =>

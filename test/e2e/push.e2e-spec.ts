@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import type { RequestOptions } from 'node:http';
 import https from 'node:https';
@@ -18,7 +18,9 @@ import {
   FakeApnsServer,
   FakeFcmServer,
   freePort,
+  spawnApp,
   TEST_MASTER_KEY,
+  waitUntil,
   type CreatedDevice,
   type TenantFixture,
   type TestContext,
@@ -83,29 +85,21 @@ class JPushHostsToHerald extends https.Agent {
 }
 
 function start(name: string, app: string, env: Record<string, string>) {
-  const child = spawn(process.execPath, [join(ROOT, 'dist/apps', app, 'main.js')], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      HERALD_LOG_LEVEL: 'info',
-      HERALD_MASTER_KEY: TEST_MASTER_KEY,
-      DATABASE_URL: ctx.config.database.url,
-      HERALD_QUEUE_PREFIX: ctx.namespace,
-      HERALD_BIND_HOST: '127.0.0.1',
-      HERALD_APNS_ENDPOINT: apns.url,
-      HERALD_FCM_ENDPOINT: fcm.url,
-      NODE_EXTRA_CA_CERTS: CA_FILE,
-      HERALD_SHARD_SIZE: '100',
-      HERALD_PUSH_CONCURRENCY: '1',
-      HERALD_JOB_LOCK_MS: '2000',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const proc = spawnApp(app, {
+    HERALD_LOG_LEVEL: 'info',
+    HERALD_MASTER_KEY: TEST_MASTER_KEY,
+    DATABASE_URL: ctx.config.database.url,
+    HERALD_QUEUE_PREFIX: ctx.namespace,
+    HERALD_BIND_HOST: '127.0.0.1',
+    HERALD_APNS_ENDPOINT: apns.url,
+    HERALD_FCM_ENDPOINT: fcm.url,
+    NODE_EXTRA_CA_CERTS: CA_FILE,
+    HERALD_SHARD_SIZE: '100',
+    HERALD_PUSH_CONCURRENCY: '1',
+    HERALD_JOB_LOCK_MS: '2000',
+    ...env,
   });
-  let output = '';
-  child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-  const entry = { name, child, output: () => output };
+  const entry = { name, ...proc };
   children.push(entry);
   return entry;
 }
@@ -119,13 +113,7 @@ async function ready(url: string, what: () => string) {
   throw new Error(`never ready: ${url}\n${what()}`);
 }
 
-async function until(check: () => Promise<boolean> | boolean, what: string, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const until = waitUntil;
 
 function startWorker(name: string) {
   const w = start(name, 'worker', {});

@@ -10,7 +10,7 @@ export {
   type DeviceOverrides,
   type TenantFixture,
 } from './factories';
-export { buildAppsOnce, freePort } from './processes.util';
+export { buildAppsOnce, freePort, spawnApp, waitUntil, type AppProcess } from './processes.util';
 export { drainQueues, QueueDrainError } from './queue-drain';
 export { testConfig, TEST_MASTER_KEY } from './test-config';
 export { createTestContext, deleteNamespace, type TestContext } from './test-context';
