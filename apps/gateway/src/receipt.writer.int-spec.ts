@@ -118,3 +118,22 @@ it('an open on a sent but unacknowledged copy counts the delivery once, and a la
   );
   expect(counters).toEqual({ delivered: '1', clicked: '1' });
 });
+
+it('an ack, an open and a dismissal racing for the same copy count one delivery, one click, one dismissal', async () => {
+  const ids: string[] = [];
+  for (let i = 0; i < 30; i++) ids.push(await message({}));
+  await Promise.all(
+    ids.flatMap((m, i) => {
+      const d = dev(i % 3);
+      return [writer.ack(d, [m]), writer.event(d, m, 'opened'), writer.event(d, m, 'dismissed')];
+    }),
+  );
+  await writer.flush();
+  const rows = await ctx.db.query<{ delivered: string; clicked: string; dismissed: string }[]>(
+    `SELECT delivered, clicked, dismissed FROM message_counters
+      WHERE message_id = ANY($1::bigint[]) AND channel = 'gateway'`,
+    [ids],
+  );
+  expect(rows).toHaveLength(30);
+  expect(rows.filter((r) => r.delivered !== '1' || r.clicked !== '1' || r.dismissed !== '1')).toEqual([]);
+});

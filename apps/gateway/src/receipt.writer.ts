@@ -195,40 +195,41 @@ export class ReceiptWriter {
     const column = ev === 'opened' ? 'clicked_at' : 'dismissed_at';
     const counter = ev === 'opened' ? 'clicked' : 'dismissed';
     const at = new Date();
-    const [changed] = await this.db.query<{ newly_delivered: boolean; callback: boolean }[]>(
-      `WITH input AS (
-         SELECT $1::bigint AS message_id, $2::bigint AS device_id, $3::uuid AS app_id, $4::timestamptz AS at,
-                m.request ? 'callback' AS callback
-           FROM messages m WHERE m.id = $1::bigint AND m.app_id = $3::uuid
-       ), prev AS (
-         -- Locked, so a concurrent ack waits; a row that was sent but never acknowledged is delivered now.
-         SELECT delivered_at FROM deliveries WHERE message_id = $1::bigint AND device_id = $2::bigint FOR UPDATE
-       ), changed AS (
-         INSERT INTO deliveries (message_id, device_id, app_id, channel, state, delivered_at, ${column})
-         -- Joining prev makes it run (and lock) before the upsert, not lazily after it.
-         SELECT message_id, device_id, app_id, 'gateway', 'delivered', at, at FROM input LEFT JOIN prev ON true
-         ON CONFLICT (message_id, device_id) DO UPDATE
-           SET ${column} = excluded.${column},
-               state = 'delivered',
-               delivered_at = COALESCE(deliveries.delivered_at, excluded.delivered_at),
-               updated_at = now()
-           WHERE deliveries.${column} IS NULL
-         RETURNING message_id, (xmax = 0) AS inserted
-       ), counted AS (
-         INSERT INTO message_counters (message_id, channel, delivered, ${counter})
-         SELECT message_id, 'gateway',
-                CASE WHEN inserted OR NOT EXISTS (SELECT 1 FROM prev WHERE delivered_at IS NOT NULL) THEN 1 ELSE 0 END,
-                1
-           FROM changed
+    const changed = await this.db.transaction(async (tx) => {
+      const [message] = await tx.query<{ callback: boolean }[]>(
+        `SELECT request ? 'callback' AS callback FROM messages WHERE id = $1 AND app_id = $2`,
+        [id, device.appId],
+      );
+      if (!message) return undefined;
+      // Make sure the row exists, then lock it: a concurrent ack (or a second event) waits for this
+      // transaction and sees what it did, so the delivery is counted by exactly one of them. The
+      // placeholder never shows: it is delivered below, in this transaction.
+      await tx.query(
+        `INSERT INTO deliveries (message_id, device_id, app_id, channel, state)
+         VALUES ($1, $2, $3, 'gateway', 'pending') ON CONFLICT (message_id, device_id) DO NOTHING`,
+        [id, device.deviceId, device.appId],
+      );
+      const [row] = await tx.query<{ undelivered: boolean; fresh: boolean }[]>(
+        `SELECT delivered_at IS NULL AS undelivered, ${column} IS NULL AS fresh FROM deliveries
+          WHERE message_id = $1 AND device_id = $2 FOR UPDATE`,
+        [id, device.deviceId],
+      );
+      if (!row.fresh) return undefined;
+      await tx.query(
+        `UPDATE deliveries SET ${column} = $3, state = 'delivered', delivered_at = COALESCE(delivered_at, $3),
+                updated_at = now()
+          WHERE message_id = $1 AND device_id = $2`,
+        [id, device.deviceId, at],
+      );
+      await tx.query(
+        `INSERT INTO message_counters (message_id, channel, delivered, ${counter}) VALUES ($1, 'gateway', $2, 1)
          ON CONFLICT (message_id, channel) DO UPDATE
            SET delivered = message_counters.delivered + excluded.delivered,
-               ${counter} = message_counters.${counter} + 1
-       )
-       SELECT c.inserted OR NOT EXISTS (SELECT 1 FROM prev WHERE delivered_at IS NOT NULL) AS newly_delivered,
-              i.callback
-         FROM changed c, input i`,
-      [id, device.deviceId, device.appId, at],
-    );
+               ${counter} = message_counters.${counter} + 1`,
+        [id, row.undelivered ? 1 : 0],
+      );
+      return { newly_delivered: row.undelivered, callback: message.callback };
+    });
     if (!changed?.callback) return;
     const rows = [{ messageId: id, deviceId: device.deviceId }];
     // A click or dismissal without an earlier ack delivered the message (and counted it): say so.
