@@ -8,6 +8,7 @@ import {
   createRedis,
   JOBS,
   parseJobPayload,
+  RECURRING_JOBS,
   waitUntilReady,
   type JobInput,
   type JobName,
@@ -47,6 +48,20 @@ export class QueueService implements OnApplicationShutdown {
       removeOnFail: { age: 7 * 24 * 3600 },
       ...opts,
     });
+  }
+
+  /**
+   * The recurring jobs every deployment runs, as BullMQ job schedulers: idempotent, so it runs at
+   * worker start and again from the reconciler (a Redis flush takes the schedulers with it).
+   */
+  async upsertRecurringJobs(): Promise<void> {
+    for (const r of RECURRING_JOBS) {
+      await this.queue(JOBS[r.name].queue).upsertJobScheduler(
+        r.id,
+        { every: r.everyMs },
+        { name: r.name, data: r.data },
+      );
+    }
   }
 
   async onApplicationShutdown(): Promise<void> {

@@ -90,7 +90,7 @@ export class PushController {
     if (kind !== 'push' && kind !== 'schedule') {
       throw new HeraldError('invalid_parameter', 'type must be push or schedule', { jpushCode: 1003 });
     }
-    return { cidlist: await this.push.issueCids(req.heraldApp, n, kind) };
+    return { cidlist: await this.push.issueCids(req.heraldApp, n) };
   }
 
   @Post('batch/regid/single')

@@ -209,15 +209,17 @@ export class PushService {
     };
   }
 
-  /** JPush's cid pool: `{appKey}-{uuid}` ids, valid one day, each usable for one push or schedule. */
-  async issueCids(app: AppEntity, count: number, type: 'push' | 'schedule'): Promise<string[]> {
+  /**
+   * JPush's cid pool: `{appKey}-{uuid}` ids, valid one day, each usable once. Push and schedule cids
+   * share one pool here (JPush's `type` is accepted and checked, not stored).
+   */
+  async issueCids(app: AppEntity, count: number): Promise<string[]> {
     const cids = Array.from({ length: count }, () => `${app.appKey}-${randomUUID()}`);
     await this.db.query(
       `INSERT INTO idempotency_records (app_id, kind, key, expires_at, response)
        SELECT $1, 'cid', k, now() + make_interval(secs => $3), NULL FROM unnest($2::text[]) AS k`,
       [app.id, cids, CID_TTL_S],
     );
-    void type;
     return cids;
   }
 

@@ -14,10 +14,8 @@ import {
   closeRedis,
   createRedis,
   isJobName,
-  JOBS,
   parseJobPayload,
   QUEUE_NAMES,
-  RECURRING_JOBS,
   type JobName,
 } from '@herald/queue';
 import { heraldMetrics } from '@herald/metrics';
@@ -65,11 +63,7 @@ export class WorkerHostService implements OnApplicationBootstrap, OnApplicationS
       worker.on('error', (err) => this.logger.error({ queue, err: err.message }, 'worker error'));
       this.workers.push(worker);
     }
-    for (const r of RECURRING_JOBS) {
-      await this.queues
-        .queue(JOBS[r.name].queue)
-        .upsertJobScheduler(r.id, { every: r.everyMs }, { name: r.name, data: r.data });
-    }
+    await this.queues.upsertRecurringJobs();
     this.logger.log({ queues: QUEUE_NAMES, concurrency: this.config.worker.concurrency }, 'workers running');
   }
 

@@ -31,6 +31,16 @@ export interface PageResult {
 
 const permanent = (reason: string): DeliveryOutcome => ({ kind: 'permanent', reason });
 
+/** `options.apns_production`, when present, decides for every iOS device; otherwise the device's own. */
+export function apnsEnvironmentOf(
+  spec: PushSpec,
+  device: Pick<AudienceDevice, 'apnsEnvironment'>,
+): ApnsEnvironment {
+  const forced = spec.options.apns_production;
+  if (forced === undefined) return device.apnsEnvironment ?? 'production';
+  return forced ? 'production' : 'sandbox';
+}
+
 /**
  * Sends one page of a shard on every channel at once: APNs per environment, FCM, the gateway inboxes.
  * Returns exactly one outcome per device (architecture invariant 5); a device the push cannot reach —
@@ -49,7 +59,6 @@ export async function sendPage(
   };
   const fcm: { index: number[]; items: FcmMessage[] } = { index: [], items: [] };
   const gateway = new Map<string, { message: GatewayMessage; index: number[]; rids: string[] }>();
-  const forced = ctx.spec.options.apns_production;
 
   devices.forEach((d, i) => {
     if (d.channel === 'gateway') {
@@ -81,8 +90,7 @@ export async function sendPage(
     }
     if (!d.token) return void (outcomes[i] = permanent('no_token'));
     if (d.channel === 'apns') {
-      const env: ApnsEnvironment =
-        forced === undefined ? (d.apnsEnvironment ?? 'production') : forced ? 'production' : 'sandbox';
+      const env = apnsEnvironmentOf(ctx.spec, d);
       const cred = ctx.credentials.apns[env];
       if (!cred) return void (outcomes[i] = permanent(`no_apns_credentials_${env}`));
       const composed = ctx.composer.apns(d, cred.bundleId);

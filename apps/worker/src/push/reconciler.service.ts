@@ -7,7 +7,6 @@ import {
 } from '@nestjs/common';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { QueueService } from '@herald/platform';
-import { JOBS, RECURRING_JOBS } from '@herald/queue';
 import { PushRuntime } from './push.runtime';
 import { enqueuePlan, enqueueShards, planJobId, shardJobId } from '@herald/push';
 
@@ -53,11 +52,7 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
         `SELECT pg_try_advisory_xact_lock(hashtext('herald-push-reconciler')) AS locked`,
       );
       if (!locked) return { requeued: 0 };
-      for (const r of RECURRING_JOBS) {
-        await this.queues
-          .queue(JOBS[r.name].queue)
-          .upsertJobScheduler(r.id, { every: r.everyMs }, { name: r.name, data: r.data });
-      }
+      await this.queues.upsertRecurringJobs();
       const messages = await tx.query<{ id: string; status: string }[]>(
         `SELECT id::text AS id, status FROM messages
           WHERE status IN ('accepted', 'planning', 'sending')

@@ -6,7 +6,7 @@ import { QueueService } from '@herald/platform';
 import { enqueueCallbackEvents, PushComposer, type PushSpec } from '@herald/push';
 import type { JobPayload } from '@herald/queue';
 import type { JobHandler } from '../jobs/job-handler';
-import { sendPage, type SendContext } from './channel.sender';
+import { apnsEnvironmentOf, sendPage, type SendContext } from './channel.sender';
 import { recordDropped, recordOutcomes, type LedgerRow } from './ledger.writer';
 import { PushRuntime } from './push.runtime';
 
@@ -196,12 +196,11 @@ export class ShardHandler implements JobHandler<'push.shard'> {
       );
     }
     if (invalid.length > 0) {
-      const envOf = new Map(toSend.map((d) => [d.id, d]));
+      const byId = new Map(toSend.map((d) => [d.id, d]));
       await this.queues.add('feedback.invalid-tokens', {
         appId,
         items: invalid.map(({ deviceId, outcome }) => {
-          const d = envOf.get(deviceId)!;
-          const forced = ctx.spec.options.apns_production;
+          const d = byId.get(deviceId)!;
           return {
             deviceId,
             messageId: ctx.messageId,
@@ -209,14 +208,7 @@ export class ShardHandler implements JobHandler<'push.shard'> {
             reason: outcome.reason,
             ...(outcome.status !== undefined && { status: outcome.status }),
             ...(outcome.providerTimestamp && { providerTimestamp: outcome.providerTimestamp.toISOString() }),
-            ...(d.channel === 'apns' && {
-              apnsEnvironment:
-                forced === undefined
-                  ? (d.apnsEnvironment ?? 'production')
-                  : forced
-                    ? ('production' as const)
-                    : ('sandbox' as const),
-            }),
+            ...(d.channel === 'apns' && { apnsEnvironment: apnsEnvironmentOf(ctx.spec, d) }),
           };
         }),
       });
