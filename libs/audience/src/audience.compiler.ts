@@ -9,7 +9,13 @@ import type { Audience, AudienceFilter, FilterLeaf, PushTarget, VersionRange } f
  */
 export interface CompiledAudience {
   where: string;
+  /** `$1` is always the app id. */
   params: unknown[];
+  /**
+   * The audience is every active device of the app, at most narrowed by platform (a broadcast): a
+   * scan can cut the app's active-device index into windows and read several at once.
+   */
+  wholeApp?: boolean;
 }
 
 export interface CompileOptions {
@@ -60,7 +66,7 @@ export function compileAudience(
   const clauses = [`d.app_id = $1`, `d.status = 'active'`];
   if (target.platform !== 'all') clauses.push(`d.platform = ANY(${sql.bind(target.platform, '::text[]')})`);
   clauses.push(...audienceClauses(sql, target.audience, segments, asOf));
-  return { where: clauses.join(' AND '), params: sql.params };
+  return { where: clauses.join(' AND '), params: sql.params, wholeApp: target.audience.all === true };
 }
 
 function audienceClauses(

@@ -478,6 +478,45 @@ describe('audience compiler, estimate and scan on PostgreSQL', () => {
       }
     });
 
+    it('reads every delivery column back exactly as stored, whatever the text holds', async () => {
+      const app = (await createApp(ctx.db, ctx.config, await createTenant(ctx.db))).app;
+      // Separators, digits that look like a length, characters outside the BMP, Chinese, NULLs.
+      const rows = [
+        ['apns', 'ios', 'ab\x1fcd\x1e12\x1fef', 'production', 'zh-hans-cn', 3, 'Asia/Shanghai'],
+        ['fcm', 'android', '😀tok😀\x1f-1\x1f', null, null, 0, null],
+        ['gateway', 'android', null, null, 'en', 0, 'Europe/London'],
+        ['apns', '平台\x1f', '10\x1f', 'sandbox', '语言😀', 2147483647, '\x1f'],
+        ['fcm', 'android', '', null, '', 1, ''],
+      ] as const;
+      const want = [];
+      for (const [i, [channel, platform, token, env, language, badge, timezone]] of rows.entries()) {
+        const registrationId = `exact-${i}-\x1f😀`;
+        const [{ id }] = await ctx.db.query<{ id: string }[]>(
+          `INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel, token,
+             apns_environment, language, badge, timezone)
+           VALUES ($1, $2, 'h', $3, $4, $5, $6, $7, $8, $9) RETURNING id::text AS id`,
+          [app.id, registrationId, platform, channel, token, env, language, badge, timezone],
+        );
+        want.push({
+          id,
+          registrationId,
+          channel,
+          platform,
+          token,
+          apnsEnvironment: env,
+          language,
+          badge,
+          timezone,
+        });
+      }
+      const compiled = await audience.compile(app.id, parsePushTarget({ platform: 'all', audience: 'all' }));
+      for (const pageSize of [1, 2, 100]) {
+        const got = [];
+        for await (const page of audience.scan(compiled, { pageSize })) got.push(...page);
+        expect(got).toEqual(want);
+      }
+    });
+
     it('splits an app with no devices into one full range', async () => {
       const empty = (await createApp(ctx.db, ctx.config, await createTenant(ctx.db))).app;
       expect(await audience.splitRanges(empty.id, 4)).toEqual([{ afterId: '0', throughId: MAX_DEVICE_ID }]);

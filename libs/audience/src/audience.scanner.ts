@@ -38,15 +38,42 @@ export interface ScanOptions {
   range?: IdRange;
 }
 
-/** `id::text`: the same string pg would make of a bigint, without its per-row parse. */
-const COLUMNS = `d.id::text AS id, d.registration_id AS "registrationId", d.channel, d.platform, d.token,
-  d.apns_environment AS "apnsEnvironment", d.language, d.badge, d.timezone`;
+/**
+ * One page comes back as ONE text value, its devices' fields joined (`string_agg`), and is split in
+ * Node: `pg` turning 10,000 rows of nine columns into objects cost ~2 µs a row (most of a scan's CPU),
+ * one string and `indexOf` walks ~0.5 µs (docs/benchmarks.md, audience rows).
+ *
+ * A record is `id␟channel␟apns_environment␟badge␟` followed by five length-prefixed text fields
+ * (`<length>␟<value>`, length -1 for NULL): registration id, platform, language, time zone, token. The
+ * prefix makes the format exact whatever the text holds (a separator inside a token included); the
+ * unprefixed fields are a bigint, an int and two CHECK-constrained words. `length()` counts code points
+ * and JavaScript code units, which differ only for characters outside the BMP; the reader notices
+ * those and counts code points instead.
+ */
+const US = '\x1f';
+const prefixed = (col: string) => `coalesce(length(${col}), -1)::text || E'${US}' || coalesce(${col}, '')`;
+const RECORD = [
+  `d.id::text`,
+  `d.channel`,
+  `coalesce(d.apns_environment, '')`,
+  `d.badge::text`,
+  prefixed('d.registration_id'),
+  prefixed('d.platform'),
+  prefixed('d.language'),
+  prefixed('d.timezone'),
+  prefixed('d.token'),
+].join(` || E'${US}' || `);
 
 /**
- * The audience in id order, one page per iteration, by keyset (`id > last id`): at most two pages
- * are held at a time (the one yielded and the next, fetched while the caller works on it), whatever
- * the audience's size (architecture invariant 2). Each page is its own short query, so no
- * transaction or cursor stays open while a shard delivers.
+ * The audience in id order, one page per iteration, whatever its size holding at most three pages
+ * (architecture invariant 2): the one yielded and the next ones, fetched while the caller works on it.
+ * Each page is its own short query, so no transaction or cursor stays open while a shard delivers.
+ *
+ * A broadcast (`wholeApp`) is cut into windows of `pageSize` of the app's active devices, bounds
+ * read from the active-device index ahead of time, and two windows are fetched at once (PostgreSQL
+ * builds a page in ~2 µs a device, Node reads it in ~0.7: one connection would leave the scan waiting
+ * on one core). Any other audience pages by keyset (`id > last id … LIMIT pageSize`), one page ahead,
+ * so a narrow audience (one registration id, a rare tag) is one indexed query, not a walk of the app.
  */
 export async function* scanAudience(
   db: Queryable,
@@ -58,23 +85,227 @@ export async function* scanAudience(
     throw new RangeError('pageSize must be a whole number from 1 to 100000');
   }
   const range = options.range ?? FULL_RANGE;
-  const n = compiled.params.length;
-  const sql = `SELECT ${COLUMNS} FROM devices d
-    WHERE ${compiled.where} AND d.id > $${n + 1}::bigint AND d.id <= $${n + 2}::bigint
-    ORDER BY d.id LIMIT ${pageSize}`;
-  const fetch = (after: string) =>
-    db.query(sql, [...compiled.params, after, range.throughId]) as Promise<AudienceDevice[]>;
-
-  let pending: Promise<AudienceDevice[]> | null = fetch(range.afterId);
+  const pages = compiled.wholeApp
+    ? windowPages(db, compiled, pageSize, range)
+    : keysetPages(db, compiled, pageSize, range);
+  let next = pages.next();
   try {
-    while (pending) {
-      const page: AudienceDevice[] = await pending;
-      pending = page.length === pageSize ? fetch(page[page.length - 1].id) : null;
-      if (page.length > 0) yield page;
+    for (;;) {
+      const fetched = await next.fetched;
+      if (fetched === null) return;
+      next = pages.next();
+      if (fetched.length > 0) yield fetched;
     }
   } finally {
-    // The caller stopped early: let the prefetch settle so its failure is not an unhandled rejection.
-    if (pending) await pending.catch(() => undefined);
+    // The caller stopped early: let what is in flight settle so a failure is not an unhandled rejection.
+    await pages.drain();
+  }
+}
+
+interface PageSource {
+  /** Starts fetching the next page (call it once the previous one has arrived); `null` once exhausted. */
+  next(): { fetched: Promise<AudienceDevice[] | null> };
+  drain(): Promise<void>;
+}
+
+const pageSql = (compiled: CompiledAudience, tail: string) => {
+  const n = compiled.params.length;
+  return `SELECT max(id)::text AS last, count(*)::int AS covered, string_agg(r, '') AS page FROM (
+    SELECT d.id, ${RECORD} AS r FROM devices d
+     WHERE ${compiled.where} AND d.id > $${n + 1}::bigint AND d.id <= $${n + 2}::bigint
+     ORDER BY d.id${tail}) s`;
+};
+
+interface PageRow {
+  last: string | null;
+  covered: number;
+  page: string | null;
+}
+
+async function queryPage(db: Queryable, sql: string, compiled: CompiledAudience, window: IdRange) {
+  const rows = (await db.query(sql, [...compiled.params, window.afterId, window.throughId])) as PageRow[];
+  return rows[0] ?? { last: null, covered: 0, page: null };
+}
+
+/**
+ * `string_agg` takes the rows in the subquery's order (PostgreSQL's documented "usually works"; an
+ * ORDER BY inside the aggregate sorts every page a second time): {@link parsePage} checks the order and
+ * sorts the rare page that is not.
+ */
+function keysetPages(
+  db: Queryable,
+  compiled: CompiledAudience,
+  pageSize: number,
+  range: IdRange,
+): PageSource {
+  const sql = pageSql(compiled, ` LIMIT ${pageSize}`);
+  let after: string | null = range.afterId;
+  let current: Promise<PageRow> | null = null;
+  return {
+    next() {
+      if (after === null) return { fetched: Promise.resolve(null) };
+      const from = after;
+      const row = queryPage(db, sql, compiled, { afterId: from, throughId: range.throughId });
+      current = row;
+      // The next page starts where this one ended, so it can only be asked for once this one is in.
+      after = null;
+      return {
+        fetched: row.then((r) => {
+          after = r.covered === pageSize && r.last !== null ? r.last : null;
+          return parsePage(r.page);
+        }),
+      };
+    },
+    async drain() {
+      await current?.catch(() => undefined);
+    },
+  };
+}
+
+const WINDOWS_IN_FLIGHT = 2;
+const WINDOWS_PER_BOUNDS_QUERY = 4;
+
+function windowPages(
+  db: Queryable,
+  compiled: CompiledAudience,
+  pageSize: number,
+  range: IdRange,
+): PageSource {
+  const sql = pageSql(compiled, '');
+  // Every pageSize-th active id of the app after $2: the upper bounds of the next windows (an
+  // index-only scan of devices_active_scan_idx).
+  const boundsSql = `SELECT id::text AS id FROM (
+      SELECT id, row_number() OVER (ORDER BY id) AS rn FROM (
+        SELECT id FROM devices WHERE app_id = $1 AND status = 'active' AND id > $2::bigint AND id <= $3::bigint
+         ORDER BY id LIMIT ${WINDOWS_PER_BOUNDS_QUERY * pageSize}) ids) numbered
+     WHERE rn % ${pageSize} = 0 ORDER BY rn`;
+  const windows: IdRange[] = [];
+  let lo = range.afterId;
+  let exhausted = false;
+  const inFlight: Promise<AudienceDevice[] | null>[] = [];
+  let bounds: Promise<void> | null = null;
+
+  const moreWindows = async () => {
+    const rows = (await db.query(boundsSql, [compiled.params[0], lo, range.throughId])) as { id: string }[];
+    for (const { id } of rows) {
+      windows.push({ afterId: lo, throughId: id });
+      lo = id;
+    }
+    if (rows.length < WINDOWS_PER_BOUNDS_QUERY) {
+      // Fewer ids than the windows asked for: the last window runs to the end of the range.
+      windows.push({ afterId: lo, throughId: range.throughId });
+      exhausted = true;
+    }
+  };
+  const fetchNext = async (): Promise<AudienceDevice[] | null> => {
+    while (windows.length === 0) {
+      if (exhausted) return null;
+      bounds ??= moreWindows().finally(() => (bounds = null));
+      await bounds;
+    }
+    const window = windows.shift() as IdRange;
+    return parsePage((await queryPage(db, sql, compiled, window)).page);
+  };
+  const start = () => {
+    const p = fetchNext();
+    p.catch(() => undefined); // awaited in order by next(); this only marks it handled meanwhile
+    inFlight.push(p);
+  };
+  return {
+    next() {
+      // Called as the previous page arrives: this one and the one after it are then in flight while
+      // the caller works on the previous page.
+      while (inFlight.length < WINDOWS_IN_FLIGHT) start();
+      return { fetched: inFlight.shift() as Promise<AudienceDevice[] | null> };
+    },
+    async drain() {
+      await Promise.allSettled(inFlight);
+    },
+  };
+}
+
+/** Reads the records of one page (see {@link RECORD}); exported for its unit test. */
+export function parsePage(page: string | null): AudienceDevice[] {
+  const out: AudienceDevice[] = [];
+  if (!page) return out;
+  // Characters outside the BMP are rare (tokens are ASCII): one look at the page spares each field its own.
+  const reader = new PageReader(page, /[\ud800-\udfff]/.test(page));
+  let ordered = true;
+  let previous = '';
+  while (reader.pos < page.length) {
+    const id = reader.plain();
+    if (ordered && out.length > 0 && compareIds(previous, id) >= 0) ordered = false;
+    previous = id;
+    const channel = reader.plain() as Channel;
+    const env = reader.plain();
+    const badge = Number(reader.plain());
+    const registrationId = reader.prefixed() as string;
+    const platform = reader.prefixed() as string;
+    const language = reader.prefixed();
+    const timezone = reader.prefixed();
+    const token = reader.prefixed();
+    out.push({
+      id,
+      registrationId,
+      channel,
+      platform,
+      token,
+      apnsEnvironment: env === '' ? null : (env as 'sandbox' | 'production'),
+      language,
+      badge,
+      timezone,
+    });
+  }
+  if (!ordered) out.sort((a, b) => compareIds(a.id, b.id));
+  return out;
+}
+
+/** Bigint strings without sign or leading zeros: the longer is larger, else the text decides. */
+function compareIds(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+const SEP = 0x1f;
+
+class PageReader {
+  pos = 0;
+
+  constructor(
+    private readonly s: string,
+    private readonly astral: boolean,
+  ) {}
+
+  /** A field that cannot hold the separator, up to and past the next one. */
+  plain(): string {
+    const end = this.s.indexOf('\x1f', this.pos);
+    if (end < 0) throw new Error('audience page: truncated record');
+    const value = this.s.slice(this.pos, end);
+    this.pos = end + 1;
+    return value;
+  }
+
+  /** `<code points>␟<value>`, then the separator that ends every field but a record's last. */
+  prefixed(): string | null {
+    const length = Number(this.plain());
+    if (length < 0) return this.skipSeparator(null);
+    const start = this.pos;
+    let end = start + length;
+    const value = this.s.slice(start, end);
+    if (this.astral && /[\ud800-\udfff]/.test(value)) {
+      // Characters outside the BMP are two code units each: walk code points.
+      end = start;
+      for (let i = 0; i < length; i++) end += (this.s.codePointAt(end) as number) > 0xffff ? 2 : 1;
+      this.pos = end;
+      return this.skipSeparator(this.s.slice(start, end));
+    }
+    this.pos = end;
+    return this.skipSeparator(value);
+  }
+
+  private skipSeparator<T>(value: T): T {
+    if (this.s.charCodeAt(this.pos) === SEP) this.pos++;
+    return value;
   }
 }
 
