@@ -1,14 +1,6 @@
-import {
-  type ClientHttp2Session,
-  type ClientHttp2Stream,
-  connect,
-  constants,
-  type IncomingHttpHeaders,
-  type IncomingHttpStatusHeader,
-  type OutgoingHttpHeaders,
-  type SecureClientSessionOptions,
-} from 'node:http2';
-import { createSecureContext } from 'node:tls';
+import { createSecureContext, type SecureContext } from 'node:tls';
+import { encodeLiteral } from './hpack';
+import { Http2Connection, type Http2ConnectionHandler, type Http2Exchange } from './http2.connection';
 import { ApnsJwt } from './apns-jwt';
 import { mapApnsFailure } from './apns-outcome.mapper';
 import type { ApnsRequest } from './apns-payload.builder';
@@ -28,8 +20,6 @@ export interface ApnsClientOptions {
    * 1,000; more only queues in memory.
    */
   maxInFlight?: number;
-  /** HTTP/2 session memory in MB; Node's default (10) fails a 10k-token send outright. */
-  maxSessionMemoryMb?: number;
   requestTimeoutMs?: number;
   /** Age at which the shared JWT is replaced. Apple wants 20–60 minutes. */
   jwtMaxAgeMs?: number;
@@ -44,7 +34,6 @@ export interface ApnsSendItem {
 
 export const APNS_DEFAULTS = {
   maxInFlight: 1000,
-  maxSessionMemoryMb: 64,
   requestTimeoutMs: 10_000,
   jwtMaxAgeMs: 50 * 60_000,
 } as const;
@@ -66,27 +55,29 @@ interface Batch {
   resolve: () => void;
 }
 
-/** One request on the wire. It rides on its stream so the stream's listeners need no closures. */
-interface Pending {
+/** One request on the wire: the connection's exchange plus where its answer goes. */
+interface Pending extends Http2Exchange {
   batch: Batch;
   index: number;
-  stream: ClientHttp2Stream;
+  connection?: Http2Connection;
   jwtGeneration: number;
   deadline: number;
-  status: number;
-  apnsId?: string;
-  body: string;
-  error?: string;
   done: boolean;
 }
 
-const PENDING = Symbol('herald.apns.pending');
-const CLIENT = Symbol('herald.apns.client');
-type TrackedStream = ClientHttp2Stream & { [PENDING]: Pending; [CLIENT]: ApnsClient };
+/** Per request object: the header block without `authorization` and `:path`, and the body. */
+interface Template {
+  headers: Buffer;
+  body: Buffer;
+  /** `headers` plus the current bearer, for `generation`. */
+  withAuth?: Buffer;
+  generation: number;
+}
 
 /**
- * One long-lived APNs connection for one credential set and environment, on Node's `http2` directly
- * (docs/providers.md says why not `@parse/node-apn`: it costs ~2× the CPU per notification). `send`
+ * One long-lived APNs connection for one credential set and environment, on Herald's own minimal HTTP/2
+ * client (`Http2Connection`: one socket write per tick for every request of a burst, no per-stream
+ * objects; Node 20's `http2` costs ~60 µs of CPU per request, docs/providers.md). `send`
  * returns exactly one outcome per item, in input order, and never throws for a token's failure; a
  * credential that cannot sign a JWT or open a TLS context yields a `permanent` outcome for every token.
  */
@@ -99,13 +90,15 @@ export class ApnsClient {
   private readonly requestTimeoutMs: number;
   private readonly origin: string;
   private readonly authority: string;
-  private readonly connectOptions: SecureClientSessionOptions;
-  private session?: ClientHttp2Session;
+  private readonly tlsOptions: { ca?: (string | Buffer)[]; pfx?: Buffer | string; passphrase?: string };
+  private secureContext?: SecureContext;
+  private connection?: Http2Connection;
+  private readonly events: Http2ConnectionHandler;
   private closed = false;
-  private bearer = '';
+  /** `authorization: bearer <jwt>` as header block bytes, for `bearerGeneration`. */
+  private bearer: Buffer = Buffer.alloc(0);
   private bearerGeneration = -1;
-  /** Per request object: its header template (`:path` and `authorization` set per stream) and body. */
-  private readonly templates = new WeakMap<ApnsRequest, { headers: OutgoingHttpHeaders; body: Buffer }>();
+  private readonly templates = new WeakMap<ApnsRequest, Template>();
   /** Batches with items not yet on the wire, oldest first: the in-flight cap is per client. */
   private readonly queue: Batch[] = [];
   private active = 0;
@@ -123,8 +116,7 @@ export class ApnsClient {
     const url = new URL(options.endpoint ?? APPLE_HOSTS[options.environment]);
     this.origin = url.origin;
     this.authority = url.host;
-    this.connectOptions = {
-      maxSessionMemory: options.maxSessionMemoryMb ?? APNS_DEFAULTS.maxSessionMemoryMb,
+    this.tlsOptions = {
       ...(options.ca && { ca: options.ca }),
       ...(credentials.kind === 'certificate' && {
         pfx: credentials.pfx,
@@ -136,11 +128,20 @@ export class ApnsClient {
         this.jwt = new ApnsJwt(credentials.key, credentials.keyId, credentials.teamId, this.clock);
       } else {
         // Opens the .p12 now, so a wrong passphrase is a credential error, not a connection failure.
-        createSecureContext({ pfx: credentials.pfx, passphrase: credentials.passphrase ?? '' });
+        this.secureContext = createSecureContext(this.tlsOptions);
       }
     } catch (err) {
       this.setupError = `credential: ${describe(err)}`;
     }
+    this.events = {
+      onDone: (x) => {
+        if (x.error !== undefined) x.error = `apn write failed: ${x.error}`;
+        this.finish(x as Pending);
+      },
+      onRetire: (connection) => {
+        if (this.connection === connection) this.connection = undefined;
+      },
+    };
     this.pinger = setInterval(() => this.ping(), HEALTH_PING_MS).unref();
   }
 
@@ -160,15 +161,13 @@ export class ApnsClient {
     return out;
   }
 
-  /** Closes the HTTP/2 session (after its streams finish) and stops the health pings. */
+  /** Closes the HTTP/2 connection (after its streams finish) and stops the health pings. */
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.pinger);
-    const session = this.session;
-    this.session = undefined;
-    if (!session || session.destroyed) return;
-    if (!session.closed) await new Promise<void>((resolve) => session.close(resolve));
-    session.destroy();
+    const connection = this.connection;
+    this.connection = undefined;
+    if (connection) await connection.close();
   }
 
   private enqueue(items: readonly ApnsSendItem[], indices: number[] | undefined, out: DeliveryOutcome[]) {
@@ -204,43 +203,56 @@ export class ApnsClient {
 
   private fire(batch: Batch, index: number): void {
     const item = batch.items[index];
-    let stream: ClientHttp2Stream;
-    let template: { headers: OutgoingHttpHeaders; body: Buffer };
-    const jwtGeneration = this.jwt ? this.renewJwtIfOld(this.jwt) : 0;
-    try {
-      if (this.closed) throw new Error('client is destroyed');
-      template = this.templateFor(item.request);
-      const headers = template.headers;
-      // http2 copies the headers synchronously, so one template object serves every stream.
-      headers[constants.HTTP2_HEADER_PATH] = `/3/device/${item.token}`;
-      if (this.jwt) headers.authorization = this.bearer;
-      stream = this.connected().request(headers);
-    } catch (err) {
-      this.settle(batch, index, mapApnsFailure({ error: { message: describe(err) } }));
+    if (this.closed) {
+      this.settle(batch, index, mapApnsFailure({ error: { message: 'client is destroyed' } }));
       return;
     }
-    const pending: Pending = {
+    const jwtGeneration = this.jwt ? this.renewJwtIfOld(this.jwt) : 0;
+    const template = this.templateFor(item.request);
+    let headers = template.headers;
+    if (this.jwt) {
+      if (template.generation !== this.bearerGeneration || !template.withAuth) {
+        template.withAuth = Buffer.concat([template.headers, this.bearer]);
+        template.generation = this.bearerGeneration;
+      }
+      headers = template.withAuth;
+    }
+    const p: Pending = {
+      headerPrefix: headers,
+      path: `/3/device/${item.token}`,
+      body: template.body,
+      streamId: 0,
+      status: 0,
+      captured: undefined,
+      data: undefined,
+      rstCode: undefined,
+      error: undefined,
+      sendWindow: 0,
+      bodySent: 0,
+      cancelled: false,
       batch,
       index,
-      stream,
+      connection: undefined,
       jwtGeneration,
       deadline: Date.now() + this.requestTimeoutMs,
-      status: 0,
-      body: '',
       done: false,
     };
-    const tracked = stream as TrackedStream;
-    tracked[PENDING] = pending;
-    tracked[CLIENT] = this;
-    stream.on('response', onResponse);
-    stream.on('error', onError);
-    stream.on('close', onClose);
-    this.track(pending);
-    stream.end(template.body);
+    this.track(p);
+    let connection = this.connected();
+    if (!connection.request(p)) {
+      // Retired just now (stream ids used up): the next connection takes it.
+      connection = this.connected();
+      if (!connection.request(p)) {
+        p.error = 'apn write failed: no connection';
+        this.finish(p);
+        return;
+      }
+    }
+    p.connection = connection;
   }
 
-  /** @internal Called once per request, from its stream's `close` or from the timeout sweep. */
-  finish(p: Pending): void {
+  /** Called once per request: when the connection answers or fails it, or from the timeout sweep. */
+  private finish(p: Pending): void {
     if (p.done) return;
     p.done = true;
     this.inFlight.delete(p);
@@ -249,21 +261,19 @@ export class ApnsClient {
 
   private outcomeOf(p: Pending): DeliveryOutcome {
     if (p.error !== undefined) return mapApnsFailure({ error: { message: p.error } });
-    if (p.status === 200) return { kind: 'sent', providerMessageId: p.apnsId };
+    if (p.status === 200) return { kind: 'sent', providerMessageId: p.captured };
     if (p.status === 0) {
-      const code = p.stream.rstCode;
-      return mapApnsFailure({
-        error: { message: p.stream.aborted ? 'apn write aborted' : `stream closed with code ${code}` },
-      });
+      return mapApnsFailure({ error: { message: `stream closed with code ${p.rstCode ?? 0}` } });
     }
-    if (p.body === '') {
+    const body = p.data ? Buffer.concat(p.data).toString('utf8') : '';
+    if (body === '') {
       return mapApnsFailure({
         error: { message: `stream ended unexpectedly with status ${p.status} and empty body` },
       });
     }
     let response: { reason?: string; timestamp?: number | string };
     try {
-      response = JSON.parse(p.body) as typeof response;
+      response = JSON.parse(body) as typeof response;
     } catch {
       return mapApnsFailure({ error: { message: 'Unexpected error processing APNs response' } });
     }
@@ -291,8 +301,12 @@ export class ApnsClient {
       for (const q of this.inFlight) {
         if (q.deadline > now) continue;
         q.error = 'apn write timeout';
+        const connection = q.connection;
+        connection?.cancel(q);
         this.finish(q);
-        q.stream.close(constants.NGHTTP2_CANCEL);
+        // A connection that never came up is dropped, so the next request dials again.
+        if (connection && !connection.connected)
+          connection.destroy('no connection within the request timeout');
       }
       if (this.inFlight.size === 0 && this.sweeper) {
         clearInterval(this.sweeper);
@@ -302,93 +316,51 @@ export class ApnsClient {
     this.sweeper.unref();
   }
 
-  /** The live session, or a new one: after GOAWAY or an error the next request reconnects. */
-  private connected(): ClientHttp2Session {
-    const current = this.session;
-    if (current && !current.closed && !current.destroyed) return current;
-    const session = connect(this.origin, this.connectOptions);
-    const retire = (): void => {
-      if (this.session === session) this.session = undefined;
-    };
-    // Streams report their own failures; the session only has to be retired.
-    session.on('error', () => {
-      retire();
-      session.destroy();
-    });
-    session.on('goaway', () => {
-      retire();
-      if (!session.closed) session.close();
-    });
-    session.on('frameError', () => {
-      retire();
-      if (!session.closed) session.close();
-    });
-    session.on('close', retire);
-    this.session = session;
-    return session;
+  /** The live connection, or a new one: after GOAWAY or an error the next request reconnects. */
+  private connected(): Http2Connection {
+    if (this.connection) return this.connection;
+    this.secureContext ??= createSecureContext(this.tlsOptions);
+    const connection = new Http2Connection(
+      { origin: this.origin, tls: { secureContext: this.secureContext }, captureHeader: 'apns-id' },
+      this.events,
+    );
+    this.connection = connection;
+    return connection;
   }
 
   private ping(): void {
-    const session = this.session;
-    if (session && !session.closed && !session.destroyed && !session.connecting) {
-      session.ping(() => undefined);
-    }
+    this.connection?.ping();
   }
 
   /** Returns the JWT generation this request carries, re-signing first when Herald's age is up. */
   private renewJwtIfOld(jwt: ApnsJwt): number {
     if (this.clock() - jwt.issuedAt >= this.jwtMaxAgeMs) jwt.regenerate(jwt.generation);
     if (this.bearerGeneration !== jwt.generation) {
-      this.bearer = `bearer ${jwt.current}`;
+      this.bearer = encodeLiteral('authorization', `bearer ${jwt.current}`);
       this.bearerGeneration = jwt.generation;
     }
     return jwt.generation;
   }
 
-  private templateFor(request: ApnsRequest): { headers: OutgoingHttpHeaders; body: Buffer } {
+  private templateFor(request: ApnsRequest): Template {
     let template = this.templates.get(request);
     if (!template) {
-      const headers: OutgoingHttpHeaders = {
-        [constants.HTTP2_HEADER_METHOD]: constants.HTTP2_METHOD_POST,
-        [constants.HTTP2_HEADER_SCHEME]: 'https',
-        [constants.HTTP2_HEADER_AUTHORITY]: this.authority,
-        'apns-topic': request.topic,
-        'apns-push-type': request.pushType,
-        'apns-priority': String(request.priority),
-      };
-      if (request.expiration !== undefined) headers['apns-expiration'] = String(request.expiration);
-      if (request.collapseId !== undefined) headers['apns-collapse-id'] = request.collapseId;
-      template = { headers, body: Buffer.from(request.body) };
+      const fields = [
+        Http2Connection.postPrefix(this.authority),
+        encodeLiteral('apns-topic', request.topic),
+        encodeLiteral('apns-push-type', request.pushType),
+        encodeLiteral('apns-priority', String(request.priority)),
+      ];
+      if (request.expiration !== undefined) {
+        fields.push(encodeLiteral('apns-expiration', String(request.expiration)));
+      }
+      if (request.collapseId !== undefined)
+        fields.push(encodeLiteral('apns-collapse-id', request.collapseId));
+      template = { headers: Buffer.concat(fields), body: Buffer.from(request.body), generation: -1 };
       this.templates.set(request, template);
     }
     return template;
   }
-}
-
-function onResponse(this: TrackedStream, headers: IncomingHttpHeaders & IncomingHttpStatusHeader): void {
-  const p = this[PENDING];
-  p.status = headers[':status'] ?? 0;
-  const id = headers['apns-id'];
-  if (typeof id === 'string') p.apnsId = id;
-  if (p.status === 200) {
-    // A 200 has no body worth reading; draining lets the stream close.
-    this.resume();
-  } else {
-    this.setEncoding('utf8');
-    this.on('data', onData);
-  }
-}
-
-function onData(this: TrackedStream, chunk: string): void {
-  this[PENDING].body += chunk;
-}
-
-function onError(this: TrackedStream, err: Error): void {
-  this[PENDING].error ??= `apn write failed: ${err.message}`;
-}
-
-function onClose(this: TrackedStream): void {
-  this[CLIENT].finish(this[PENDING]);
 }
 
 /**
