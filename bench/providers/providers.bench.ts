@@ -46,6 +46,7 @@ interface ClientResult {
 
 const INVALID_PREFIX = { apns: 'ffff', fcm: 'bad-' } as const;
 const PEER_MAX_SESSION_MEMORY_MB = 256;
+const PEER_FCM_SOCKETS = 64;
 const REGISTER = ['-r', '@swc-node/register'];
 
 function tokenFor(provider: ProviderName, i: number): string {
@@ -148,13 +149,14 @@ async function peerSender(job: ClientJob): Promise<Sender> {
   const c = job.fake.credentials;
   if (job.provider === 'fcm') {
     // The peer calls initializeApp({credential: cert(account)}) unless a default app exists; give it one
-    // that reaches the fake through the same public options Herald uses (credential + httpAgent).
+    // that reaches the fake through firebase-admin's public options (Herald's credential + httpAgent).
     const p = await import('@herald/providers');
     const { initializeApp } = await import('firebase-admin/app');
-    // The same connection pool Herald's FcmClient uses by default, so the transport is not the difference.
+    // The peer can only use firebase-admin's HTTP/1.1 transport here: 64 keep-alive sockets, the pool
+    // Herald's FcmClient used before it moved to its own HTTP/2 client.
     const agent = new p.EndpointAgent(job.fake.url, {
       keepAlive: true,
-      maxSockets: p.FCM_DEFAULTS.maxSockets,
+      maxSockets: PEER_FCM_SOCKETS,
       ca: [job.fake.ca],
     });
     const account = { project_id: c.project_id, client_email: c.client_email, private_key: c.private_key };

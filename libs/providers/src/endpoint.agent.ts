@@ -4,9 +4,10 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 
 /**
  * An HTTPS agent that sends every request it carries to one configured endpoint, whatever host the
- * library asked for. firebase-admin and google-auth-library hard-code Google's hosts but accept an
- * agent, so this is how `HERALD_FCM_ENDPOINT` reaches both the token exchange and the sends through
- * their public options. An `http://` endpoint gets plain TCP (for local fakes and proxies).
+ * request names. Herald's token exchange asks for Google's token host through it, so
+ * `HERALD_FCM_ENDPOINT` gets `/token` too (the FCM sends go over `FcmClient`'s own HTTP/2 connections);
+ * the benchmark points firebase-admin at a fake with it, through firebase-admin's public `httpAgent`.
+ * An `http://` endpoint gets plain TCP (for local fakes and proxies).
  */
 export class EndpointAgent extends Agent {
   private readonly target: URL;

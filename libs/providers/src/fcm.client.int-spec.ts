@@ -94,4 +94,117 @@ describe('FcmClient against the fake FCM', () => {
     expect(outs.flat().map((o) => o.kind)).toEqual(Array.from({ length: 12 }, () => 'sent'));
     expect(elapsed).toBeGreaterThanOrEqual(440);
   });
+
+  it('sends over HTTP/2, never more than the 100 streams FCM allows on one connection', async () => {
+    const tokens = Array.from({ length: 1500 }, (_, i) => `tok-h2-${String(i).padStart(14, '0')}`);
+    const out = await client().send(tokens.map(note));
+    expect(out.filter((o) => o.kind !== 'sent')).toEqual([]);
+    expect(out[0]).toEqual({
+      kind: 'sent',
+      providerMessageId: expect.stringMatching(/^projects\/herald-fcm-spec\/messages\//),
+    });
+    const stats = fake.stats();
+    expect(stats.http2Requests).toBe(1500);
+    expect(stats.maxConcurrentStreamsSeen).toBeGreaterThan(1);
+    expect(stats.maxConcurrentStreamsSeen).toBeLessThanOrEqual(100);
+    // 400 in flight by default: four connections of 100 streams, plus the token exchange's HTTP/1.1 one.
+    expect(stats.connections).toBeLessThanOrEqual(5);
+  });
+
+  it('sends again what a GOAWAY refused, on a new connection, losing nothing', async () => {
+    fake.setGoawayAfter(60);
+    try {
+      const tokens = Array.from({ length: 400 }, (_, i) => `tok-goaway-${String(i).padStart(10, '0')}`);
+      const out = await client().send(tokens.map(note));
+      expect(out.filter((o) => o.kind !== 'sent')).toEqual([]);
+      const stats = fake.stats();
+      expect(stats.goaways).toBeGreaterThan(0);
+      expect(stats.requests).toBe(400);
+    } finally {
+      fake.setGoawayAfter(undefined);
+    }
+  });
+
+  it('fetches a new access token when FCM refuses the current one, and resends once', async () => {
+    const c = client();
+    expect((await c.send([note('tok-auth-000000000001')]))[0].kind).toBe('sent');
+    fake.revokeAccessTokens();
+    const out = await c.send([note('tok-auth-000000000002'), note('tok-auth-000000000003')]);
+    expect(out.map((o) => o.kind)).toEqual(['sent', 'sent']);
+    expect(fake.stats().accessTokensIssued).toBe(2);
+  });
+
+  it('retries 503 after its Retry-After, and passes on a Retry-After it will not wait for', async () => {
+    fake.script('tok-503-long-00000001', { errorCode: 'UNAVAILABLE', retryAfterS: 120 });
+    fake.script('tok-500-000000000001', { errorCode: 'INTERNAL', retryAfterS: 5 });
+    const started = Date.now();
+    const out = await client().send([note('tok-503-long-00000001'), note('tok-500-000000000001')]);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(out).toEqual([
+      { kind: 'retryable', reason: 'UNAVAILABLE', status: 503, retryAfterMs: 120_000 },
+      { kind: 'retryable', reason: 'INTERNAL', status: 500, retryAfterMs: 5000 },
+    ]);
+    // Neither is sent again within the call: 503 beyond 60 s is the caller's to schedule, 500 is not retried.
+    expect(fake.stats().requests).toBe(2);
+  });
+
+  it('maps each FCM error of issue #4 to its outcome', async () => {
+    const cases = [
+      ['tok-err-unregistered-01', 'UNREGISTERED', { kind: 'invalid_token', reason: 'UNREGISTERED' }],
+      [
+        'tok-err-sender-000000001',
+        'SENDER_ID_MISMATCH',
+        { kind: 'invalid_token', reason: 'SENDER_ID_MISMATCH' },
+      ],
+      ['tok-err-invalid-00000001', 'INVALID_ARGUMENT', { kind: 'invalid_token', reason: 'INVALID_ARGUMENT' }],
+      ['tok-err-quota-0000000001', 'QUOTA_EXCEEDED', { kind: 'rate_limited', retryAfterMs: 60_000 }],
+      [
+        'tok-err-3pauth-000000001',
+        'THIRD_PARTY_AUTH_ERROR',
+        { kind: 'permanent', reason: 'THIRD_PARTY_AUTH_ERROR' },
+      ],
+    ] as const;
+    for (const [token, errorCode] of cases) fake.script(token, { errorCode });
+    const out = await client().send(cases.map(([token]) => note(token)));
+    cases.forEach(([, , expected], i) => expect(out[i]).toMatchObject(expected));
+  });
+
+  it('answers a request FCM does not answer in time as retryable, without sending it again', async () => {
+    const c = new FcmClient(account, { endpoint: fake.url, ca: [fake.ca], requestTimeoutMs: 200 });
+    clients.push(c);
+    await c.send([note('tok-warm-000000000002')]);
+    fake.reset();
+    fake.script('tok-slow-000000000001', { delayMs: 700 });
+    const out = await c.send([note('tok-slow-000000000001'), note('tok-fast-000000000001')]);
+    expect(out).toEqual([
+      { kind: 'retryable', reason: 'transport: request timeout' },
+      { kind: 'sent', providerMessageId: expect.any(String) },
+    ]);
+    expect(fake.stats().requests).toBe(2);
+  });
+
+  it('answers a message it cannot turn into an FCM request as permanent, alone', async () => {
+    const bad = { ...note('tok-bad-00000000000001'), android: { ttl: -1 } };
+    const out = await client().send([bad, note('tok-good-000000000001')]);
+    expect(out[0]).toEqual({ kind: 'permanent', reason: expect.stringMatching(/^invalid message: TTL/) });
+    expect(out[1].kind).toBe('sent');
+    expect(fake.stats().requests).toBe(1);
+  });
+});
+
+describe('FcmClient against a plain-TCP endpoint', () => {
+  it('speaks h2c to an http:// endpoint, whose token exchange arrives over HTTP/1.1 on the same port', async () => {
+    const fake = await FakeFcmServer.start({ tls: false });
+    fake.registerServiceAccount(account);
+    const c = new FcmClient(account, { endpoint: fake.url });
+    try {
+      expect(fake.url).toMatch(/^http:\/\//);
+      const out = await c.send([note('tok-plain-00000000001'), note('tok-plain-00000000002')]);
+      expect(out.map((o) => o.kind)).toEqual(['sent', 'sent']);
+      expect(fake.stats()).toMatchObject({ tokenExchanges: 1, requests: 2, http2Requests: 2 });
+    } finally {
+      await c.close();
+      await fake.close();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { APNS_RATE_LIMIT_BACKOFF_MS, mapApnsFailure } from './apns-outcome.mapper';
-import { FCM_QUOTA_BACKOFF_MS, mapFcmError } from './fcm-outcome.mapper';
+import { FCM_QUOTA_BACKOFF_MS, mapFcmError, mapFcmResponse } from './fcm-outcome.mapper';
 
 describe('mapApnsFailure', () => {
   it.each([
@@ -84,5 +84,104 @@ describe('mapFcmError', () => {
 
   it('keeps FCM quota back-off at a minute or more', () => {
     expect(FCM_QUOTA_BACKOFF_MS).toBeGreaterThanOrEqual(60_000);
+  });
+});
+
+describe('mapFcmResponse', () => {
+  const fcmError = (code: number, status: string, errorCode?: string, message = 'm') =>
+    JSON.stringify({
+      error: {
+        code,
+        message,
+        status,
+        ...(errorCode && {
+          details: [{ '@type': 'type.googleapis.com/google.firebase.fcm.v1.FcmError', errorCode }],
+        }),
+      },
+    });
+
+  it.each([
+    [
+      404,
+      fcmError(404, 'NOT_FOUND', 'UNREGISTERED'),
+      undefined,
+      { kind: 'invalid_token', reason: 'UNREGISTERED' },
+    ],
+    [
+      403,
+      fcmError(403, 'PERMISSION_DENIED', 'SENDER_ID_MISMATCH', 'SenderId mismatch'),
+      undefined,
+      { kind: 'invalid_token', reason: 'SENDER_ID_MISMATCH' },
+    ],
+    [
+      403,
+      fcmError(403, 'PERMISSION_DENIED', undefined, "Permission 'cloudmessaging.messages.create' denied"),
+      undefined,
+      { kind: 'permanent', reason: 'credential: PERMISSION_DENIED' },
+    ],
+    [
+      400,
+      fcmError(400, 'INVALID_ARGUMENT', 'INVALID_ARGUMENT', 'Invalid value at message.android.ttl'),
+      undefined,
+      { kind: 'permanent', reason: 'INVALID_ARGUMENT: Invalid value at message.android.ttl' },
+    ],
+    [
+      400,
+      JSON.stringify({
+        error: {
+          code: 400,
+          status: 'INVALID_ARGUMENT',
+          message: 'Request contains an invalid argument.',
+          details: [
+            {
+              '@type': 'type.googleapis.com/google.rpc.BadRequest',
+              fieldViolations: [{ field: 'message.token' }],
+            },
+          ],
+        },
+      }),
+      undefined,
+      { kind: 'invalid_token', reason: 'INVALID_ARGUMENT' },
+    ],
+    [
+      429,
+      fcmError(429, 'RESOURCE_EXHAUSTED', 'QUOTA_EXCEEDED'),
+      '30',
+      { kind: 'rate_limited', retryAfterMs: FCM_QUOTA_BACKOFF_MS },
+    ],
+    [
+      429,
+      fcmError(429, 'RESOURCE_EXHAUSTED', 'QUOTA_EXCEEDED'),
+      '120',
+      { kind: 'rate_limited', retryAfterMs: 120_000 },
+    ],
+    [
+      503,
+      fcmError(503, 'UNAVAILABLE', 'UNAVAILABLE'),
+      '7',
+      { kind: 'retryable', status: 503, retryAfterMs: 7000 },
+    ],
+    [503, '<html>busy</html>', undefined, { kind: 'retryable', reason: 'UNAVAILABLE', status: 503 }],
+    [500, fcmError(500, 'INTERNAL', 'INTERNAL'), undefined, { kind: 'retryable', reason: 'INTERNAL' }],
+    [
+      401,
+      fcmError(401, 'UNAUTHENTICATED', 'THIRD_PARTY_AUTH_ERROR'),
+      undefined,
+      { kind: 'permanent', reason: 'THIRD_PARTY_AUTH_ERROR' },
+    ],
+    [
+      401,
+      fcmError(401, 'UNAUTHENTICATED'),
+      undefined,
+      { kind: 'permanent', reason: 'credential: UNAUTHENTICATED' },
+    ],
+  ])('%i %s (Retry-After %s)', (status, body, retryAfter, expected) => {
+    expect(mapFcmResponse(status, body, retryAfter)).toMatchObject(expected);
+  });
+
+  it('leaves out retryAfterMs when FCM sends no Retry-After', () => {
+    expect(mapFcmResponse(503, fcmError(503, 'UNAVAILABLE', 'UNAVAILABLE'))).not.toHaveProperty(
+      'retryAfterMs',
+    );
   });
 });

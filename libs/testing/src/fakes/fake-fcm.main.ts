@@ -3,15 +3,16 @@ import { FakeFcmServer } from './fake-fcm.server';
 import { fakeArgs, serveControl } from './fake-main.util';
 
 /**
- * `npm run fake:fcm -- [--port 8444] [--latency-ms 20] [--invalid-prefix bad] [--plain] [--record]
- * [--credentials service-account.json]`. Without `--credentials` it generates a TEST-ONLY service
+ * `npm run fake:fcm -- [--port 8444] [--latency-ms 20] [--invalid-prefix bad] [--goaway-after N]
+ * [--plain] [--record] [--credentials service-account.json]`. HTTP/2 and HTTP/1.1 over TLS; `--plain`
+ * serves h2c and HTTP/1.1 without TLS. Without `--credentials` it generates a TEST-ONLY service
  * account and prints it. Prints one JSON line when ready; `GET /stats` answers the counters.
  */
 async function main(): Promise<void> {
   const args = fakeArgs(8444);
   if (args.help) {
     process.stdout.write(
-      'usage: fake-fcm [--port N] [--latency-ms N] [--invalid-prefix P] [--plain] [--record] [--credentials FILE]\n',
+      'usage: fake-fcm [--port N] [--latency-ms N] [--invalid-prefix P] [--goaway-after N] [--plain] [--record] [--credentials FILE]\n',
     );
     return;
   }
@@ -21,6 +22,7 @@ async function main(): Promise<void> {
     tls: !args.plain,
     latencyMs: args.latencyMs,
     invalidTokenPrefix: args.invalidTokenPrefix,
+    goawayAfterStreams: args.goawayAfterStreams,
     record: args.record,
   });
   const account =

@@ -1,12 +1,15 @@
 import { createPublicKey, type KeyObject, randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import {
-  createServer as createHttpServer,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-} from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+  constants,
+  createSecureServer,
+  createServer as createH2cServer,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from 'node:http2';
+import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { verifyJwt } from './jwt.util';
 import { testCerts } from './test-certs';
 
@@ -30,8 +33,12 @@ export interface FakeFcmScript {
 export interface FakeFcmOptions {
   port?: number;
   host?: string;
-  /** Plain HTTP/1.1 instead of TLS (the client's EndpointAgent handles both). */
+  /** Plain TCP instead of TLS: HTTP/2 with prior knowledge (h2c) and HTTP/1.1 on the same port. */
   tls?: boolean;
+  /** SETTINGS_MAX_CONCURRENT_STREAMS; FCM allows 100 per connection. */
+  maxConcurrentStreams?: number;
+  /** Send GOAWAY on an HTTP/2 connection after it has carried this many streams. */
+  goawayAfterStreams?: number;
   latencyMs?: number;
   /** Tokens starting with this answer UNREGISTERED. */
   invalidTokenPrefix?: string;
@@ -51,7 +58,23 @@ export interface FakeFcmStats {
   accessTokensIssued: number;
   byStatus: Record<string, number>;
   connections: number;
+  /** Requests that arrived over HTTP/2 (the rest came over HTTP/1.1). */
+  http2Requests: number;
+  /** The most streams open at once on one HTTP/2 connection. */
+  maxConcurrentStreamsSeen: number;
+  goaways: number;
+  refusedAfterGoaway: number;
 }
+
+interface SessionState {
+  streams: number;
+  open: number;
+  goawayAt?: number;
+}
+type TrackedSession = ServerHttp2Session & { heraldState?: SessionState };
+
+/** One answer, whichever protocol carried the request. */
+type Reply = (status: number, body: unknown, headers?: Record<string, string>) => void;
 
 /** google.rpc.Status for each FCM error, as FCM HTTP v1 sends it. */
 const ERRORS: Record<FcmErrorCode, { code: number; status: string; message: string }> = {
@@ -101,8 +124,9 @@ const ANDROID_KEYS = new Set([
 /**
  * A fake FCM HTTP v1 endpoint plus Google's OAuth token endpoint: `POST /token` verifies the
  * JWT-bearer assertion against the service account's public key; `POST /v1/projects/{id}/messages:send`
- * demands a token it issued for that project and validates the v1 message. HTTP/1.1 (firebase-admin's
- * HTTP/2 transport sends a `:scheme` a Node server rejects, and Herald uses the HTTP/1.1 one anyway).
+ * demands a token it issued for that project and validates the v1 message. Like Google's front ends it
+ * speaks HTTP/2 (ALPN `h2`, 100 streams per connection) and HTTP/1.1 (ALPN `http/1.1` or none) over
+ * TLS; `tls: false` serves h2c (prior knowledge) and HTTP/1.1 on one plain port.
  */
 export class FakeFcmServer {
   readonly requests: FakeFcmRequest[] = [];
@@ -125,18 +149,55 @@ export class FakeFcmServer {
   static async start(options: FakeFcmOptions = {}): Promise<FakeFcmServer> {
     const secure = options.tls !== false;
     const certs = testCerts();
+    const settings = { maxConcurrentStreams: options.maxConcurrentStreams ?? 100 };
+    const h2 = secure
+      ? createSecureServer({
+          key: certs.key,
+          cert: certs.cert,
+          allowHTTP1: true,
+          settings,
+          maxSessionMemory: 64,
+        })
+      : createH2cServer({ settings, maxSessionMemory: 64 });
+    const http1 = secure ? undefined : createHttpServer();
+    // One plain port for both protocols: the HTTP/2 connection preface decides who gets the connection.
     const server: Server = secure
-      ? createHttpsServer({ key: certs.key, cert: certs.cert })
-      : createHttpServer();
-    server.keepAliveTimeout = 60_000;
+      ? h2
+      : createNetServer((socket) => {
+          socket.once('data', (first: Buffer) => {
+            socket.pause();
+            if (first.subarray(0, H2_PREFACE.length).equals(H2_PREFACE)) {
+              h2.emit('connection', replaying(socket, first));
+            } else {
+              socket.unshift(first);
+              http1?.emit('connection', socket);
+              socket.resume();
+            }
+          });
+        });
     const fake = new FakeFcmServer(server, options);
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => fake.onHttp1(req, res);
+    if (http1) {
+      http1.keepAliveTimeout = 60_000;
+      http1.on('request', onRequest);
+    } else {
+      // HTTP/1.1 over TLS (ALPN) arrives as 'request'. Adding that listener also installs the HTTP/2
+      // compatibility API's 'stream' listener, removed below: HTTP/2 streams are answered directly.
+      h2.on('request', onRequest);
+    }
+    h2.removeAllListeners('stream');
+    h2.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) =>
+      fake.onStream(stream, headers),
+    );
+    h2.on('session', (session: ServerHttp2Session) => {
+      (session as TrackedSession).heraldState = { streams: 0, open: 0 };
+      session.on('error', () => undefined);
+    });
     server.on('connection', (socket: Socket) => {
       fake.counters.connections += 1;
       fake.sockets.add(socket);
       socket.on('close', () => fake.sockets.delete(socket));
     });
-    server.on('secureConnection', () => undefined);
-    server.on('request', (req: IncomingMessage, res: ServerResponse) => fake.onRequest(req, res));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -166,6 +227,15 @@ export class FakeFcmServer {
     this.options.latencyMs = ms;
   }
 
+  setGoawayAfter(streams: number | undefined): void {
+    this.options.goawayAfterStreams = streams;
+  }
+
+  /** Forgets every access token issued so far, as Google does when one is revoked or expires. */
+  revokeAccessTokens(): void {
+    this.accessTokens.clear();
+  }
+
   stats(): FakeFcmStats {
     return { ...this.counters, byStatus: { ...this.counters.byStatus } };
   }
@@ -181,26 +251,84 @@ export class FakeFcmServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private onRequest(req: IncomingMessage, res: ServerResponse): void {
+  private onHttp1(req: IncomingMessage, res: ServerResponse): void {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      const body = Buffer.concat(chunks).toString('utf8');
-      const path = (req.url ?? '').split('?')[0];
-      if (req.method === 'GET' && path === '/stats') return json(res, 200, this.stats());
-      if (req.method === 'POST' && path === '/token') return this.onToken(body, res);
-      const send = SEND_PATH.exec(path);
-      if (req.method === 'POST' && send) return this.onSend(send[1], req, body, res);
-      return json(res, 404, rpcError(404, 'NOT_FOUND', `No route for ${req.method} ${path}`));
+      const reply: Reply = (status, body, headers = {}) => {
+        const text = JSON.stringify(body);
+        res.writeHead(status, {
+          'content-type': 'application/json; charset=UTF-8',
+          'content-length': Buffer.byteLength(text),
+          ...headers,
+        });
+        res.end(text);
+      };
+      const auth = req.headers.authorization;
+      this.route(req.method ?? '', req.url ?? '', auth, Buffer.concat(chunks).toString('utf8'), reply);
     });
   }
 
-  private onToken(body: string, res: ServerResponse): void {
+  private onStream(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): void {
+    stream.on('error', () => undefined);
+    const session = stream.session as TrackedSession | undefined;
+    const state = session?.heraldState ?? { streams: 0, open: 0 };
+    const streamId = stream.id ?? 0;
+    if (state.goawayAt !== undefined && streamId > state.goawayAt) {
+      // Past the GOAWAY's last stream id: never processed, the client must send it again.
+      this.counters.refusedAfterGoaway += 1;
+      stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    this.counters.http2Requests += 1;
+    state.streams += 1;
+    state.open += 1;
+    this.counters.maxConcurrentStreamsSeen = Math.max(this.counters.maxConcurrentStreamsSeen, state.open);
+    stream.once('close', () => {
+      state.open -= 1;
+    });
+    const goaway = this.options.goawayAfterStreams;
+    if (session && goaway !== undefined && state.streams === goaway && state.goawayAt === undefined) {
+      state.goawayAt = streamId;
+      this.counters.goaways += 1;
+      session.goaway(constants.NGHTTP2_NO_ERROR, streamId);
+    }
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => {
+      const reply: Reply = (status, body, extra = {}) => {
+        if (stream.destroyed || stream.closed) return;
+        const text = JSON.stringify(body);
+        stream.respond({
+          [constants.HTTP2_HEADER_STATUS]: status,
+          'content-type': 'application/json; charset=UTF-8',
+          'content-length': Buffer.byteLength(text),
+          ...extra,
+        });
+        stream.end(text);
+      };
+      const method = String(headers[constants.HTTP2_HEADER_METHOD] ?? '');
+      const path = String(headers[constants.HTTP2_HEADER_PATH] ?? '');
+      const body = chunks.length === 1 ? chunks[0].toString('utf8') : Buffer.concat(chunks).toString('utf8');
+      this.route(method, path, headers.authorization, body, reply);
+    });
+  }
+
+  private route(method: string, url: string, auth: string | undefined, body: string, reply: Reply): void {
+    const path = url.split('?')[0];
+    if (method === 'GET' && path === '/stats') return reply(200, this.stats());
+    if (method === 'POST' && path === '/token') return this.onToken(body, reply);
+    const send = SEND_PATH.exec(path);
+    if (method === 'POST' && send) return this.onSend(send[1], auth, body, reply);
+    return reply(404, rpcError(404, 'NOT_FOUND', `No route for ${method} ${path}`));
+  }
+
+  private onToken(body: string, reply: Reply): void {
     this.counters.tokenExchanges += 1;
     const form = new URLSearchParams(body);
     const assertion = form.get('assertion') ?? '';
     const refuse = (description: string): void =>
-      json(res, 400, { error: 'invalid_grant', error_description: description });
+      reply(400, { error: 'invalid_grant', error_description: description });
     if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer')
       return refuse('Bad grant_type.');
     let iss: unknown;
@@ -231,10 +359,10 @@ export class FakeFcmServer {
     const accessToken = `ya29.fake-${randomBytes(16).toString('hex')}`;
     this.accessTokens.set(accessToken, account.projectId);
     this.counters.accessTokensIssued += 1;
-    json(res, 200, { access_token: accessToken, expires_in: 3599, token_type: 'Bearer' });
+    reply(200, { access_token: accessToken, expires_in: 3599, token_type: 'Bearer' });
   }
 
-  private onSend(projectId: string, req: IncomingMessage, body: string, res: ServerResponse): void {
+  private onSend(projectId: string, authorization: string | undefined, body: string, reply: Reply): void {
     const answer = (
       status: number,
       payload: unknown,
@@ -248,11 +376,10 @@ export class FakeFcmServer {
       this.counters.byStatus[status] = (this.counters.byStatus[status] ?? 0) + 1;
       if (this.options.record !== false) this.requests.push({ token, message, status, errorCode });
       const delay = (this.options.latencyMs ?? 0) + delayMs;
-      const reply = (): void => json(res, status, payload, extraHeaders);
-      if (delay > 0) setTimeout(reply, delay);
-      else reply();
+      if (delay > 0) setTimeout(() => reply(status, payload, extraHeaders), delay);
+      else reply(status, payload, extraHeaders);
     };
-    const bearer = (req.headers.authorization ?? '').replace(/^Bearer /, '');
+    const bearer = (authorization ?? '').replace(/^Bearer /, '');
     const tokenProject = this.accessTokens.get(bearer);
     if (!tokenProject) {
       return answer(401, rpcError(401, 'UNAUTHENTICATED', 'Request had invalid authentication credentials.'));
@@ -311,23 +438,52 @@ export class FakeFcmServer {
   }
 }
 
-function freshCounters(): FakeFcmStats {
-  return { requests: 0, tokenExchanges: 0, accessTokensIssued: 0, byStatus: {}, connections: 0 };
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/**
+ * The socket as a plain duplex that starts with the bytes already read. An HTTP/2 session reads a
+ * socket's native handle directly (bytes put back with `unshift` would never reach it); given a stream
+ * without one, Node reads it through the stream API instead.
+ */
+function replaying(socket: Socket, first: Buffer): Duplex {
+  const duplex = new Duplex({
+    read() {
+      socket.resume();
+    },
+    write(chunk: Buffer, _encoding, callback) {
+      socket.write(chunk, callback);
+    },
+    final(callback) {
+      socket.end();
+      callback();
+    },
+    destroy(err, callback) {
+      socket.destroy(err ?? undefined);
+      callback(err);
+    },
+  });
+  duplex.push(first);
+  socket.on('data', (chunk: Buffer) => {
+    if (!duplex.push(chunk)) socket.pause();
+  });
+  socket.on('end', () => duplex.push(null));
+  socket.on('error', (err) => duplex.destroy(err));
+  socket.on('close', () => duplex.destroy());
+  return duplex;
 }
 
-function json(
-  res: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'content-type': 'application/json; charset=UTF-8',
-    'content-length': Buffer.byteLength(text),
-    ...headers,
-  });
-  res.end(text);
+function freshCounters(): FakeFcmStats {
+  return {
+    requests: 0,
+    tokenExchanges: 0,
+    accessTokensIssued: 0,
+    byStatus: {},
+    connections: 0,
+    http2Requests: 0,
+    maxConcurrentStreamsSeen: 0,
+    goaways: 0,
+    refusedAfterGoaway: 0,
+  };
 }
 
 function rpcError(code: number, status: string, message: string, details: unknown[] = []): unknown {
