@@ -5,7 +5,8 @@
  * count and time. Figures go to docs/benchmarks.md.
  *
  * Environment (all optional): BENCH_CONNECTIONS per gateway (19000), BENCH_RUNS (3),
- * BENCH_RATE msgs/s (1000), BENCH_LATENCY_SECONDS (5), BENCH_TWO_NODES (1).
+ * BENCH_RATE msgs/s (1000), BENCH_LATENCY_SECONDS (5), BENCH_TWO_NODES (1), BENCH_CPU_PROF (a
+ * directory: the gateway and client processes write `--cpu-prof` profiles there).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -27,6 +28,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 5);
 const TWO_NODES = (process.env.BENCH_TWO_NODES ?? '1') === '1';
+const CPU_PROF = process.env.BENCH_CPU_PROF;
+const profArgs = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
 const PER_CLIENT_PROCESS = 9_500;
 const NOFILE = 20_000;
 
@@ -40,6 +43,36 @@ const percentile = (xs: number[], p: number) => {
 };
 const rssKiB = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+const TICK_MS = 10; // USER_HZ = 100 on Linux
+/** CPU milliseconds (user + system) a process has used, from `/proc/<pid>/stat`. */
+const cpuMs = (pid: number) => {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) * TICK_MS;
+};
+/** Redis main-thread CPU milliseconds (`INFO cpu`). */
+async function redisCpuMs(ctx: TestContext): Promise<number> {
+  const info = await ctx.redis.info('cpu');
+  const get = (k: string) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return (get('used_cpu_user') + get('used_cpu_sys')) * 1000;
+}
+/** CPU used by the gateway, Redis and the client processes between `start()` and `stop()`. */
+async function cpuMeter(ctx: TestContext, gatewayPid: number, clients: ClientProcess[]) {
+  const pids = clients.map((c) => c.child.pid!);
+  const g0 = cpuMs(gatewayPid);
+  const r0 = await redisCpuMs(ctx);
+  const c0 = pids.reduce((n, p) => n + cpuMs(p), 0);
+  const b0 = process.cpuUsage();
+  return async () => {
+    const b = process.cpuUsage(b0);
+    return {
+      gatewayMs: cpuMs(gatewayPid) - g0,
+      redisMs: Math.round((await redisCpuMs(ctx)) - r0),
+      clientsMs: pids.reduce((n, p) => n + cpuMs(p), 0) - c0,
+      benchMs: Math.round((b.user + b.system) / 1000),
+    };
+  };
+}
 
 /** `ulimit -n` cannot be raised from inside Node, so each child starts through a shell that raises it. */
 function spawnLimited(args: string[], env: NodeJS.ProcessEnv, ipc = false): ChildProcess {
@@ -74,7 +107,7 @@ interface Node {
 }
 
 async function startGateway(ctx: TestContext, nodeId: string, port: number): Promise<Node> {
-  const child = spawnLimited([process.execPath, join(ROOT, 'dist/apps/gateway/main.js')], {
+  const child = spawnLimited([process.execPath, ...profArgs, join(ROOT, 'dist/apps/gateway/main.js')], {
     ...process.env,
     NODE_ENV: 'production',
     HERALD_LOG_LEVEL: 'warn',
@@ -115,6 +148,7 @@ class ClientProcess {
     const child = spawnLimited(
       [
         process.execPath,
+        ...profArgs,
         '-r',
         '@swc-node/register',
         join(__dirname, 'gateway-clients.worker.ts'),
@@ -210,11 +244,13 @@ async function connectClients(
 async function broadcast(
   ctx: TestContext,
   adapter: GatewayDeliveryAdapter,
+  gatewayPid: number,
   clients: ClientProcess[],
   rids: string[],
   id: string,
 ) {
   await stats(clients, true);
+  const meter = await cpuMeter(ctx, gatewayPid, clients);
   const started = Date.now();
   const slices = 4;
   const per = Math.ceil(rids.length / slices);
@@ -239,6 +275,7 @@ async function broadcast(
     }
     await sleep(20);
   }
+  const cpuReceived = await meter();
   let acked = 0;
   while (Date.now() < deadline) {
     acked = await deliveredCount(ctx, id);
@@ -246,16 +283,38 @@ async function broadcast(
     await sleep(20);
   }
   const ackedMs = Date.now() - started;
-  return { sent, written, received, receivedMs, acked, ackedMs };
+  const cpuAcked = await meter();
+  const perDelivery = (ms: number) => +((ms * 1000) / rids.length).toFixed(1);
+  return {
+    sent,
+    written,
+    received,
+    receivedMs,
+    acked,
+    ackedMs,
+    /** CPU µs per delivery until every frame was received, and until every ack was in the ledger. */
+    cpuUsPerDelivery: {
+      gateway: perDelivery(cpuReceived.gatewayMs),
+      redis: perDelivery(cpuReceived.redisMs),
+      clients: perDelivery(cpuReceived.clientsMs),
+      adapter: perDelivery(cpuReceived.benchMs),
+      gatewayToLedger: perDelivery(cpuAcked.gatewayMs),
+      redisToLedger: perDelivery(cpuAcked.redisMs),
+    },
+    load: +loadavg()[0].toFixed(2),
+  };
 }
 
 async function latency(
+  ctx: TestContext,
   adapter: GatewayDeliveryAdapter,
+  gatewayPid: number,
   clients: ClientProcess[],
   rids: string[],
   ids: string[],
 ) {
   await stats(clients, true);
+  const meter = await cpuMeter(ctx, gatewayPid, clients);
   const total = RATE * LATENCY_SECONDS;
   let n = 0;
   const tickMs = 10;
@@ -277,9 +336,15 @@ async function latency(
   }
   const elapsed = (Date.now() - started) / 1000;
   await sleep(1_000);
+  const cpu = await meter();
   const s = await stats(clients, true);
   return {
     rate: total / elapsed,
+    cpuUsPerMsg: {
+      gateway: Math.round((cpu.gatewayMs * 1000) / total),
+      redis: Math.round((cpu.redisMs * 1000) / total),
+    },
+    load: +loadavg()[0].toFixed(2),
     samples: s.latencies.length,
     p50: percentile(s.latencies, 50),
     p99: percentile(s.latencies, 99),
@@ -293,10 +358,18 @@ async function main() {
       .map((l) => l.toFixed(2))
       .join(' ')}`,
   );
-  execFileSync(process.execPath, [join(ROOT, 'node_modules/@nestjs/cli/bin/nest.js'), 'build', 'gateway'], {
-    cwd: ROOT,
-    stdio: 'pipe',
-  });
+  // dist/ is shared with whoever else builds on this machine: build under the same lock as they do.
+  execFileSync(
+    'flock',
+    [
+      '/tmp/herald-build.lock',
+      process.execPath,
+      join(ROOT, 'node_modules/@nestjs/cli/bin/nest.js'),
+      'build',
+      'gateway',
+    ],
+    { cwd: ROOT, stdio: 'pipe' },
+  );
   await prepareTemplateDatabase();
   const ctx = await createTestContext({ HERALD_LOG_LEVEL: 'warn' });
   const file = join(tmpdir(), `herald-gw-bench-${process.pid}.json`);
@@ -332,17 +405,17 @@ async function main() {
     const rssPerRun: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const [id] = await messageIds(ctx, appId, 1);
-      const b = await broadcast(ctx, adapter, clientsA, ridsA, id);
+      const b = await broadcast(ctx, adapter, a.child.pid!, clientsA, ridsA, id);
       bcast.push(b);
       log(
-        `broadcast ${run + 1}: ${b.sent} written in ${b.written} ms; ${b.received} received in ${b.receivedMs} ms (${Math.round(b.received / (b.receivedMs / 1000))}/s); ${b.acked} acked in ledger after ${b.ackedMs} ms (${Math.round(b.acked / (b.ackedMs / 1000))}/s)`,
+        `broadcast ${run + 1}: ${b.sent} written in ${b.written} ms; ${b.received} received in ${b.receivedMs} ms (${Math.round(b.received / (b.receivedMs / 1000))}/s); ${b.acked} acked in ledger after ${b.ackedMs} ms (${Math.round(b.acked / (b.ackedMs / 1000))}/s); CPU µs/delivery ${JSON.stringify(b.cpuUsPerDelivery)}; load ${b.load}`,
       );
       await sleep(2_000);
       const ids = await messageIds(ctx, appId, RATE * LATENCY_SECONDS);
-      const l = await latency(adapter, clientsA, ridsA, ids);
+      const l = await latency(ctx, adapter, a.child.pid!, clientsA, ridsA, ids);
       lat.push(l);
       log(
-        `latency ${run + 1}: ${l.rate.toFixed(0)} msgs/s, ${l.samples} samples, p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms`,
+        `latency ${run + 1}: ${l.rate.toFixed(0)} msgs/s, ${l.samples} samples, p50 ${l.p50} ms, p99 ${l.p99} ms, max ${l.max} ms; CPU µs/msg ${JSON.stringify(l.cpuUsPerMsg)}; load ${l.load}`,
       );
       rssPerRun.push(rssKiB(a.child.pid!));
       log(`node A RSS after run ${run + 1}: ${rssPerRun.at(-1)} KiB`);
@@ -369,6 +442,13 @@ async function main() {
       for (const c of clientsB) c.child.send({ cmd: 'stop' });
     }
     for (const c of clientsA) c.child.send({ cmd: 'stop' });
+    if (CPU_PROF) {
+      // A profile is written on a clean exit: stop the gateway gracefully and give it time.
+      a.child.kill('SIGTERM');
+      await withTimeout(new Promise((r) => a.child.once('exit', r)), 30_000, 'gateway exit').catch(
+        () => undefined,
+      );
+    }
 
     const summary = {
       date: new Date().toISOString().slice(0, 10),
@@ -380,6 +460,12 @@ async function main() {
       twoNodesHeld: heldTotal,
       broadcastReceivedPerSecond: median(bcast.map((b) => Math.round(b.received / (b.receivedMs / 1000)))),
       broadcastAckedPerSecond: median(bcast.map((b) => Math.round(b.acked / (b.ackedMs / 1000)))),
+      // What one gateway process could do with a core to itself: 1 s of CPU over its CPU per delivery
+      // (frame out, ack in, inbox and ledger writes), the part of the path the bar is per process for.
+      broadcastGatewayCpuUsPerDelivery: median(bcast.map((b) => b.cpuUsPerDelivery.gatewayToLedger)),
+      broadcastGatewayCorePerSecond: median(
+        bcast.map((b) => Math.round(1e6 / b.cpuUsPerDelivery.gatewayToLedger)),
+      ),
       broadcastRuns: bcast,
       latencyP99Ms: median(lat.map((l) => l.p99)),
       latencyP50Ms: median(lat.map((l) => l.p50)),

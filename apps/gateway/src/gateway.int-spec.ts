@@ -230,6 +230,31 @@ describe('delivery', () => {
     await closeClient(second);
   });
 
+  it('sends rung frames to an online device in order, at most 32 in flight, the rest after acks', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const big = new GatewayDeliveryAdapter(ctx.redis, { prefix: ctx.namespace, inboxMax: 100 });
+    const c = await connect(urlA, d);
+    const ids: string[] = [];
+    for (let i = 0; i < 40; i++) {
+      const m = await message(3600, { sentAt: Date.now() + i });
+      ids.push(m.id);
+      await big.deliver(m, [rid]);
+    }
+    await c.until((f) => f.filter((x) => x.t === 'msg').length === 32);
+    await sleep(200);
+    expect(c.msgIds()).toEqual(ids.slice(0, 32));
+    expect(c.of('msg')[0]).toMatchObject({
+      id: ids[0],
+      kind: 'notification',
+      body: { alert: `hi ${ids[0]}` },
+    });
+    c.send({ t: 'ack', ids: ids.slice(0, 10) });
+    await c.until((f) => f.filter((x) => x.t === 'msg').length === 40);
+    expect(c.msgIds()).toEqual(ids);
+    await closeClient(c);
+  });
+
   it('never delivers expired messages, and drops them from the inbox', async () => {
     const d = await device();
     const rid = d.device.registrationId;

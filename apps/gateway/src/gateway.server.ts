@@ -62,8 +62,12 @@ class Connection {
   inflight: Set<string> | null = null;
   pumping = false;
   repump = false;
-  /** The last fetch stopped at the in-flight limit: more may be waiting. */
+  /** The in-flight window is full: more may be waiting in the inbox (cleared by a fetch that was not). */
   saturated = false;
+  /** A refill is queued behind the ack write that frees the window. */
+  refilling = false;
+  /** A fetch has completed: everything older in the inbox is in flight, so a rung frame can go as is. */
+  primed = false;
   slowSince = 0;
   hbRecorded = false;
 
@@ -74,6 +78,51 @@ class Connection {
   ) {
     this.lastSeen = now;
     this.openedAt = now;
+  }
+}
+
+/**
+ * One server → client text frame, encoded once with its WebSocket header (RFC 6455 §5.2: FIN, text
+ * opcode, unmasked as a server's frames are) and written to every socket it goes to.
+ */
+class WireFrame {
+  readonly text: string;
+  readonly wire: Buffer;
+
+  constructor(text: string) {
+    this.text = text;
+    const payload = Buffer.from(text, 'utf8');
+    const n = payload.length;
+    const header = n < 126 ? Buffer.alloc(2) : n < 65_536 ? Buffer.alloc(4) : Buffer.alloc(10);
+    header[0] = 0x81;
+    if (n < 126) header[1] = n;
+    else if (n < 65_536) {
+      header[1] = 126;
+      header.writeUInt16BE(n, 2);
+    } else {
+      header[1] = 127;
+      header.writeBigUInt64BE(BigInt(n), 2);
+    }
+    this.wire = Buffer.concat([header, payload]);
+  }
+}
+
+interface WsInternals {
+  _socket?: { write(chunk: Buffer): boolean };
+  _sender?: { _queue?: unknown[] };
+}
+
+/**
+ * One write of the pre-encoded frame: no per-socket framing, one `write` instead of a `writev`. Goes
+ * through `ws` when it holds anything back (it queues only for compression, which is off here), so a
+ * frame never overtakes an earlier one.
+ */
+function writeFrame(ws: WebSocket, frame: WireFrame): void {
+  const internals = ws as unknown as WsInternals;
+  if (ws.readyState === WebSocket.OPEN && internals._socket && internals._sender?._queue?.length === 0) {
+    internals._socket.write(frame.wire);
+  } else {
+    ws.send(frame.text);
   }
 }
 
@@ -202,7 +251,9 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     if (isBinary || size > this.config.gateway.maxFrameBytes) return this.bye(conn, 'protocol_error');
     const text = Array.isArray(data)
       ? Buffer.concat(data).toString('utf8')
-      : Buffer.from(data as Buffer).toString('utf8');
+      : Buffer.isBuffer(data)
+        ? data.toString('utf8')
+        : Buffer.from(data).toString('utf8');
     const parsed = parseClientFrame(text);
     if (!parsed.ok) return this.bye(conn, conn.state === State.Pending ? 'auth_failed' : 'protocol_error');
     const frame: ClientFrame = parsed.frame;
@@ -228,9 +279,12 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         );
         // Only a full window can hide waiting messages (anything new rings us); refill it once the acks
         // are out of the inbox, or the fetch would return them again.
-        if (conn.saturated) {
-          conn.saturated = false;
-          void written.then(() => this.pump(conn));
+        if (conn.saturated && !conn.refilling) {
+          conn.refilling = true;
+          void written.then(() => {
+            conn.refilling = false;
+            return this.pump(conn);
+          });
         }
         return;
       }
@@ -351,7 +405,10 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
           this.sendRaw(conn, e.frame);
           framesOut.msg.inc();
         }
-        if ((conn.inflight?.size ?? 0) >= MAX_IN_FLIGHT) conn.saturated = true;
+        // A fetch asks for a full window beyond what is in flight: if it did not fill it, nothing older
+        // is waiting.
+        conn.saturated = (conn.inflight?.size ?? 0) >= MAX_IN_FLIGHT;
+        conn.primed = true;
       });
     } catch (err) {
       this.logger.error({ err }, 'inbox fetch failed');
@@ -374,8 +431,10 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
-  private sendRaw(conn: Connection, frame: string): void {
-    conn.ws.send(frame);
+  /** A text frame; a {@link WireFrame} (one message to many devices) is written to the socket as is. */
+  private sendRaw(conn: Connection, frame: string | WireFrame): void {
+    if (typeof frame === 'string') conn.ws.send(frame);
+    else writeFrame(conn.ws, frame);
     if (conn.ws.bufferedAmount > this.config.gateway.slowBytes && conn.slowSince === 0)
       conn.slowSince = Date.now();
   }
@@ -401,6 +460,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       if (conn && conn.id === connId) this.bye(conn, 'replaced');
       return;
     }
+    if (op === 'm') return this.onPush(rest);
     const rung: Connection[] = [];
     for (const rid of rest.split('\n')) {
       const conn = this.byRid.get(rid);
@@ -413,6 +473,45 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         rung.push(conn);
       }
     }
+    if (rung.length > 0) void this.pumpMany(rung);
+  }
+
+  /**
+   * `m\n<id>\n<frame>\n<rid>…`: a new inbox entry, the same frame for every listed device. A
+   * connection whose older entries are all in flight takes it as is: encoded once, no Redis read. One
+   * that is still on its first fetch, or fetching, reads the inbox instead (order by `sent_at`); one
+   * with a full window leaves it there for the refill that its next ack brings.
+   */
+  private onPush(rest: string): void {
+    const a = rest.indexOf('\n');
+    const b = rest.indexOf('\n', a + 1);
+    const id = rest.slice(0, a);
+    let data: WireFrame | undefined;
+    let sent = 0;
+    const rung: Connection[] = [];
+    let from = b + 1;
+    while (from < rest.length) {
+      let to = rest.indexOf('\n', from);
+      if (to < 0) to = rest.length;
+      const conn = this.byRid.get(rest.slice(from, to));
+      from = to + 1;
+      if (conn?.state !== State.Open) continue;
+      if (!conn.primed || conn.pumping) {
+        rung.push(conn);
+        continue;
+      }
+      if (conn.saturated) continue;
+      const set = (conn.inflight ??= new Set());
+      if (set.has(id)) continue;
+      if (set.size >= MAX_IN_FLIGHT) {
+        conn.saturated = true;
+        continue;
+      }
+      set.add(id);
+      this.sendRaw(conn, (data ??= new WireFrame(rest.slice(a + 1, b))));
+      sent++;
+    }
+    if (sent > 0) framesOut.msg.inc(sent);
     if (rung.length > 0) void this.pumpMany(rung);
   }
 

@@ -5,7 +5,6 @@ import type { DataSource } from 'typeorm';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { REDIS } from '@herald/platform';
 import { InboxStore } from '@herald/providers';
-import { execPerNode } from '@herald/queue';
 import { enqueueCallbackEvents, type CallbackEvent } from '@herald/push';
 
 export interface ReceiptDevice {
@@ -24,7 +23,7 @@ const LEDGER_ATTEMPTS = 5;
 /**
  * Receipts from devices: acks remove inbox entries and mark the ledger row delivered; events record
  * clicks and dismissals. Acks are batched (a broadcast brings thousands per second per node) into one
- * Redis pipeline and one SQL statement per flush. Counting happens only for rows that changed state,
+ * Redis script call per page of devices and one SQL statement per flush. Counting happens only for rows that changed state,
  * so a repeated ack or event (redelivery, a second node) is never counted twice. The same rows, when
  * their message asked for a JPush `callback`, are queued as callback events (one more statement, only
  * then).
@@ -86,12 +85,10 @@ export class ReceiptWriter {
   /** Redis first (the caller refills the window after it); the ledger write runs beside later batches. */
   private async writeAcks(batch: { device: ReceiptDevice; ids: string[] }[]): Promise<void> {
     const now = Date.now();
-    // Sent now (one pipeline per cluster node), awaited after the ledger write has started.
-    const acked = execPerNode(
-      this.inbox.redis,
-      batch,
-      ({ device }) => this.inbox.keys.device(device.rid).inbox,
-      (p, { device, ids }) => this.inbox.queueAck(p, device.rid, ids, now),
+    // Sent now (one script call per page of devices), awaited after the ledger write has started.
+    const acked = this.inbox.ackMany(
+      batch.map(({ device, ids }) => ({ rid: device.rid, ids })),
+      now,
     );
     const rows = new Map<string, [string, string, string]>();
     for (const { device, ids } of batch) {
@@ -100,7 +97,7 @@ export class ReceiptWriter {
       }
     }
     if (rows.size > 0) this.startLedger([...rows.values()], now);
-    const failed = (await acked).find((r) => r[0]?.[0])?.[0]?.[0];
+    const failed = (await acked).find((r) => r instanceof Error);
     if (failed) throw failed;
   }
 

@@ -53,6 +53,15 @@ export interface HeraldGatewayClientOptions {
 
 const OPEN = 1;
 
+type Soon = ReturnType<typeof setImmediate> | ReturnType<typeof setTimeout>;
+const hasImmediate = typeof (globalThis as { setImmediate?: unknown }).setImmediate === 'function';
+/** Runs `fn` after the current turn of the event loop, I/O included. */
+const soon = (fn: () => void): Soon => (hasImmediate ? setImmediate(fn) : setTimeout(fn, 0));
+const cancelSoon = (h: Soon): void =>
+  hasImmediate
+    ? clearImmediate(h as ReturnType<typeof setImmediate>)
+    : clearTimeout(h as ReturnType<typeof setTimeout>);
+
 /**
  * Reference client of docs/gateway-protocol.md: connects, authenticates, runs the adaptive heartbeat,
  * delivers each message id once to the app and acknowledges it, reports opened/dismissed events and
@@ -64,7 +73,7 @@ export class HeraldGatewayClient {
   private readonly seen = new Set<string>();
   private readonly seenOrder: string[] = [];
   private pendingAcks: string[] = [];
-  private ackTimer: ReturnType<typeof setTimeout> | undefined;
+  private ackTimer: Soon | undefined;
   private hbTimer: ReturnType<typeof setTimeout> | undefined;
   private pongTimer: ReturnType<typeof setTimeout> | undefined;
   private reconnectTimer: ReturnType<typeof setTimeout> | undefined;
@@ -166,7 +175,7 @@ export class HeraldGatewayClient {
         this.scheduleHeartbeat();
         return;
       case 'msg':
-        void this.deliver(frame);
+        this.deliver(frame);
         return;
       case 'recall':
         this.options.onRecall?.(frame.id);
@@ -181,19 +190,28 @@ export class HeraldGatewayClient {
     }
   }
 
-  private async deliver(frame: MsgFrame): Promise<void> {
+  private deliver(frame: MsgFrame): void {
     if (this.seen.has(frame.id)) {
       // A redelivery after a lost ack: acknowledge again so the server stops sending it.
       this.queueAck(frame.id);
       return;
     }
     this.remember(frame.id);
+    let handled: void | Promise<void> = undefined;
     try {
-      await this.options.onMessage?.(frame);
+      handled = this.options.onMessage?.(frame);
     } catch {
       // The app failed on it; it is still delivered to the device, and acking avoids a redelivery loop.
     }
-    this.queueAck(frame.id);
+    // A synchronous handler is acknowledged at once; an async one when its promise settles.
+    if (typeof (handled as Promise<void> | undefined)?.then === 'function') {
+      (handled as Promise<void>).then(
+        () => this.queueAck(frame.id),
+        () => this.queueAck(frame.id),
+      );
+    } else {
+      this.queueAck(frame.id);
+    }
   }
 
   private remember(id: string): void {
@@ -203,17 +221,24 @@ export class HeraldGatewayClient {
     while (this.seenOrder.length > max) this.seen.delete(this.seenOrder.shift()!);
   }
 
+  /**
+   * Acks wait for the rest of what the socket delivered in this turn of the event loop (a burst of
+   * frames becomes one `ack`): `setImmediate` where there is one (Node), else a zero timeout.
+   */
   private queueAck(id: string): void {
     this.pendingAcks.push(id);
     if (this.pendingAcks.length >= 256) this.flushAcks();
-    else this.ackTimer ??= setTimeout(() => this.flushAcks(), 0);
+    else this.ackTimer ??= soon(this.flushAcksBound);
   }
 
+  private readonly flushAcksBound = () => this.flushAcks();
+
   private flushAcks(): void {
-    clearTimeout(this.ackTimer);
+    if (this.ackTimer !== undefined) cancelSoon(this.ackTimer);
     this.ackTimer = undefined;
     while (this.pendingAcks.length > 0 && this.ws?.readyState === OPEN) {
-      this.send({ t: 'ack', ids: this.pendingAcks.splice(0, 256) });
+      // Message ids are JSON strings already (the frame parsed them), so the ack is assembled as text.
+      this.ws.send(`{"t":"ack","ids":${JSON.stringify(this.pendingAcks.splice(0, 256))}}`);
     }
   }
 

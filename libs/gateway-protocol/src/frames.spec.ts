@@ -1,4 +1,4 @@
-import { negotiateHeartbeat, parseBearer, parseClientFrame, parseServerFrame } from './frames';
+import { clientFrame, negotiateHeartbeat, parseBearer, parseClientFrame, parseServerFrame } from './frames';
 
 describe('gateway frames', () => {
   it('accepts every client frame of the contract', () => {
@@ -21,6 +21,27 @@ describe('gateway frames', () => {
     ['array', '[1]'],
   ])('rejects %s', (_name, text) => {
     expect(parseClientFrame(text).ok).toBe(false);
+  });
+
+  it('checks acks by hand exactly as the schema does', () => {
+    const id64 = 'x'.repeat(64);
+    for (const f of [
+      { t: 'ack', ids: ['1'] },
+      { t: 'ack', ids: Array.from({ length: 256 }, (_, i) => String(i)) },
+      { t: 'ack', ids: Array.from({ length: 257 }, (_, i) => String(i)) },
+      { t: 'ack', ids: [id64] },
+      { t: 'ack', ids: [`${id64}x`] },
+      { t: 'ack', ids: [''] },
+      { t: 'ack', ids: [1] },
+      { t: 'ack', ids: '1' },
+      { t: 'ack', ids: ['1'], extra: true },
+      { t: 'ack' },
+    ]) {
+      const schema = clientFrame.safeParse(f);
+      const parsed = parseClientFrame(JSON.stringify(f));
+      expect({ f, ok: parsed.ok }).toEqual({ f, ok: schema.success });
+      if (parsed.ok && schema.success) expect(parsed.frame).toEqual(schema.data);
+    }
   });
 
   it('parses server frames for clients', () => {

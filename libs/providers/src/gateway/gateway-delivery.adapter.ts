@@ -2,7 +2,7 @@ import type { ChainableCommander, Redis } from 'ioredis';
 import { execPerNode } from '@herald/queue';
 import type { DeliveryOutcome } from '../outcome';
 import { encodeLive, encodeRing, GatewayKeys, parsePresence } from './gateway.keys';
-import { InboxStore, PresenceStore, type InsertReply, type RecallStatus } from './inbox.store';
+import { InboxStore, PresenceStore, type RecallStatus } from './inbox.store';
 
 export interface GatewayMessage {
   /** The JPush `msg_id` (decimal string). */
@@ -43,9 +43,10 @@ const errorReason = (err: unknown) =>
   `redis: ${err instanceof Error ? err.message : String(err)}`.slice(0, 200);
 
 /**
- * Worker-side delivery to the long-connection gateway: writes each device's inbox in Redis pipelines
- * (idempotent per message id, so a retried shard never duplicates) and rings the node that holds the
- * device, one publish per node per batch. Knows nothing of tenants or the database.
+ * Worker-side delivery to the long-connection gateway: writes the devices' inboxes with one Redis
+ * script call per page of devices (idempotent per message id, so a retried shard never duplicates),
+ * which also rings the nodes holding them, one publish per node per page carrying the frame. Knows
+ * nothing of tenants or the database.
  */
 export class GatewayDeliveryAdapter {
   private readonly inbox: InboxStore;
@@ -145,29 +146,21 @@ export class GatewayDeliveryAdapter {
       frame: this.frame(message),
       overrideId: message.overrideMsgId,
     };
-    const replies = await this.perDevice(batch, (p, rid) => {
-      this.inbox.queueInsert(p, rid, entry, this.options.inboxMax, now);
-      p.get(this.keys.device(rid).presence);
-    });
-    const ring = new Map<string, string[]>();
+    // One script call per page of devices writes the inboxes and rings their nodes.
+    const replies = await this.inbox.insertMany(batch, entry, this.options.inboxMax, now, true);
     batch.forEach((rid, j) => {
-      const [err, reply] = replies[j][0];
-      if (err) {
-        result.outcomes.push({ kind: 'retryable', reason: errorReason(err) });
+      const reply = replies[j];
+      if (reply instanceof Error) {
+        result.outcomes.push({ kind: 'retryable', reason: errorReason(reply) });
         return;
       }
-      const [, , dropped, expired] = reply as InsertReply;
+      const [, , dropped, expired] = reply;
       result.outcomes.push({ kind: 'sent' });
       for (const id of dropped)
         result.dropped.push({ registrationId: rid, messageId: id, reason: 'inbox_full' });
       for (const id of expired)
         result.dropped.push({ registrationId: rid, messageId: id, reason: 'expired' });
-      const at = parsePresence(replies[j][1][1] as string | null);
-      // A duplicate rings too: the first write may have come from a worker that died before its ring,
-      // and the node skips what it already has in flight.
-      if (at) pushTo(ring, at.nodeId, rid);
     });
-    await this.ring('r', ring);
   }
 
   private async sendLive(message: GatewayMessage, batch: string[], result: GatewaySendResult) {

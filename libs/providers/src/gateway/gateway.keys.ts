@@ -7,12 +7,14 @@
 export class GatewayKeys {
   constructor(readonly prefix: string) {}
 
-  /** Per device: inbox order (zset id → sent_at), expiry (zset id → expires_at), frames (hash). */
+  /**
+   * Per device: inbox (zset: id → sent_at and `e:<id>` → offset + expires_at), frames (hash), acked
+   * ids, recalls, presence, last seen.
+   */
   device(rid: string) {
     const base = `${this.prefix}:gw:{${rid}}`;
     return {
       inbox: `${base}:in`,
-      expiry: `${base}:ex`,
       frames: `${base}:m`,
       acked: `${base}:ack`,
       recalls: `${base}:rc`,

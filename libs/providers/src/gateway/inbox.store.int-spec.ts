@@ -39,7 +39,10 @@ describe('InboxStore', () => {
     await inbox.insert('d2', entry('a', now - 5_000, 1_000), 10, now - 5_000);
     await inbox.insert('d2', entry('b', now, 60_000), 10, now);
     expect((await inbox.fetch('d2', 10)).map((e) => e.id)).toEqual(['b']);
-    expect(await ctx.redis.zcard(inbox.keys.device('d2').expiry)).toBe(1);
+    // Nothing of `a` is left: the inbox holds b and b's expiry mark, the frames hash b's fields.
+    const k = inbox.keys.device('d2');
+    expect(await ctx.redis.zrange(k.inbox, 0, -1)).toEqual(['b', 'e:b']);
+    expect((await ctx.redis.hkeys(k.frames)).sort()).toEqual(['b', 'o:b']);
   });
 
   it('acked ids are never stored again', async () => {
@@ -73,6 +76,62 @@ describe('InboxStore', () => {
     expect(await inbox.takeRecalls('r2')).toEqual([]);
   });
 });
+
+describe('InboxStore.insertMany', () => {
+  it('answers per device in order and rings each node once: the frame itself, or a fetch for dups', async () => {
+    const now = Date.now();
+    const sub = ctx.redis.duplicate();
+    const rings: [string, string][] = [];
+    sub.on('message', (channel: string, message: string) => rings.push([channel, message]));
+    await sub.subscribe(inbox.keys.node('n1'), inbox.keys.node('n2'));
+    try {
+      await presence.claim('ma', 'n1|c1', 10_000);
+      await presence.claim('mb', 'n1|c2', 10_000);
+      await presence.claim('mc', 'n2|c3', 10_000);
+      const e = entry('m1', now);
+      const first = await inbox.insertMany(['ma', 'mb', 'mc', 'md'], e, 10, now, true);
+      expect(first).toEqual([1, 2, 3, 4].map(() => ['ok', 0, [], []]));
+      const again = await inbox.insertMany(['mc', 'ma', 'md'], e, 10, now, true);
+      expect(again).toEqual([1, 2, 3].map(() => ['dup', 0, [], []]));
+      await waitFor(() => rings.length >= 4);
+      expect(rings.sort()).toEqual(
+        [
+          [inbox.keys.node('n1'), `m\nm1\n${e.frame}\nma\nmb`],
+          [inbox.keys.node('n1'), 'r\nma'],
+          [inbox.keys.node('n2'), `m\nm1\n${e.frame}\nmc`],
+          [inbox.keys.node('n2'), 'r\nmc'],
+        ].sort(),
+      );
+      // Rung with the frame = offered: a recall now tells the device; the offline one never had it.
+      const adapter = new GatewayDeliveryAdapter(ctx.redis, { prefix: ctx.namespace, inboxMax: 10 });
+      expect(await adapter.recall('m1', ['ma', 'md'])).toEqual(['had', 'removed']);
+    } finally {
+      await sub.quit();
+    }
+  });
+
+  it('reports inbox_full and expired entries against the device they came from', async () => {
+    const now = Date.now();
+    await inbox.insert('xa', entry('old', now - 5_000, 1_000), 2, now - 5_000);
+    await inbox.insert('xb', entry('b1', now + 1), 2, now);
+    await inbox.insert('xb', entry('b2', now + 2), 2, now);
+    const replies = await inbox.insertMany(['xa', 'xb', 'xc'], entry('new', now + 3), 2, now, false);
+    expect(replies).toEqual([
+      ['ok', 0, [], ['old']],
+      ['ok', 0, ['b1'], []],
+      ['ok', 0, [], []],
+    ]);
+    expect((await inbox.fetch('xb', 10)).map((f) => f.id)).toEqual(['b2', 'new']);
+  });
+});
+
+async function waitFor(predicate: () => boolean, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
 
 describe('PresenceStore', () => {
   it('claims, returns the previous holder and releases only its own claim', async () => {

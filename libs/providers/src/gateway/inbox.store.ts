@@ -1,11 +1,12 @@
 import type { ChainableCommander, Redis } from 'ioredis';
-import { execPerNode } from '@herald/queue';
+import { execPerNode, isCluster, keySlot } from '@herald/queue';
 import { GatewayKeys } from './gateway.keys';
 import {
-  ACK_LUA,
+  ACK_MANY_LUA,
   CLAIM_LUA,
+  EXPIRY_OFFSET,
   FETCH_LUA,
-  INSERT_LUA,
+  INSERT_MANY_LUA,
   RECALL_LUA,
   RELEASE_LUA,
   TAKE_RECALLS_LUA,
@@ -15,10 +16,8 @@ type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
 type Scripted = Record<string, ScriptFn>;
 
 const SCRIPTS: Record<string, { keys: number; lua: string }> = {
-  heraldGwInsert: { keys: 4, lua: INSERT_LUA },
-  heraldGwFetch: { keys: 3, lua: FETCH_LUA },
-  heraldGwAck: { keys: 4, lua: ACK_LUA },
-  heraldGwRecall: { keys: 5, lua: RECALL_LUA },
+  heraldGwFetch: { keys: 2, lua: FETCH_LUA },
+  heraldGwRecall: { keys: 4, lua: RECALL_LUA },
   heraldGwTakeRecalls: { keys: 1, lua: TAKE_RECALLS_LUA },
   heraldGwClaim: { keys: 1, lua: CLAIM_LUA },
   heraldGwRelease: { keys: 2, lua: RELEASE_LUA },
@@ -34,7 +33,35 @@ export function defineGatewayScripts(redis: Redis): void {
       redis.defineCommand(name, { numberOfKeys: keys, lua });
     }
   }
+  // Scripts over many devices: the key count comes with each call (the first argument).
+  for (const [name, lua] of [
+    ['heraldGwInsertMany', INSERT_MANY_LUA],
+    ['heraldGwAckMany', ACK_MANY_LUA],
+  ] as const) {
+    if (typeof (redis as unknown as Scripted)[name] !== 'function') redis.defineCommand(name, { lua });
+  }
 }
+
+/**
+ * Splits items into groups whose keys share a Redis Cluster slot, so a script over many devices stays
+ * legal on a cluster: one group on a single Redis, one per slot on a cluster. Indexes into `items`.
+ */
+function slotGroups<T>(redis: Redis, items: readonly T[], slotKey: (item: T) => string): number[][] {
+  if (!isCluster(redis)) return [items.map((_, i) => i)];
+  const bySlot = new Map<number, number[]>();
+  items.forEach((item, i) => {
+    const slot = keySlot(slotKey(item));
+    const list = bySlot.get(slot);
+    if (list) list.push(i);
+    else bySlot.set(slot, [i]);
+  });
+  return [...bySlot.values()];
+}
+
+/** Key deadlines are rounded up to the hour, so most inserts find them far enough already. */
+const KEYS_ROUND_MS = 3_600_000;
+/** Devices per multi-device script call: bounds how long one call holds Redis. */
+const DEVICES_PER_CALL = 250;
 
 const call = (target: Redis, name: string, args: (string | number)[]) =>
   (target as unknown as Scripted)[name](...args);
@@ -76,42 +103,92 @@ export class InboxStore {
 
   private args(rid: string, n: number): string[] {
     const k = this.keys.device(rid);
-    return [k.inbox, k.expiry, k.frames, k.acked, k.recalls].slice(0, n);
+    return [k.inbox, k.frames, k.acked, k.recalls].slice(0, n);
   }
 
-  /** Queues an idempotent insert in a pipeline; the reply is an {@link InsertReply}. */
-  queueInsert(pipeline: ChainableCommander, rid: string, entry: InboxEntry, max: number, now: number): void {
-    queue(pipeline, 'heraldGwInsert', [
-      ...this.args(rid, 4),
-      now,
-      entry.id,
-      entry.sentAt,
-      entry.expiresAt,
-      entry.frame,
-      max,
-      entry.overrideId ?? '',
-      ACKED_TTL_MS,
-    ]);
+  /**
+   * One entry into many devices' inboxes: one script call per page of devices (per slot page on a
+   * cluster), answering an {@link InsertReply} per device in input order, or the error of its call.
+   * With `ring`, nodes holding a device are rung from the same script: one publish per node carrying
+   * the frame for the devices that can take it as is, so the node sends it without reading Redis.
+   */
+  async insertMany(
+    rids: readonly string[],
+    entry: InboxEntry,
+    max: number,
+    now: number,
+    ring: boolean,
+  ): Promise<(InsertReply | Error)[]> {
+    const out = new Array<InsertReply | Error>(rids.length);
+    const groups: number[][] = [];
+    for (const group of slotGroups(this.redis, rids, (rid) => this.keys.device(rid).inbox)) {
+      for (let i = 0; i < group.length; i += DEVICES_PER_CALL)
+        groups.push(group.slice(i, i + DEVICES_PER_CALL));
+    }
+    const keysAt = Math.ceil((entry.expiresAt + 60_000) / KEYS_ROUND_MS) * KEYS_ROUND_MS;
+    const channel = this.keys.node('');
+    const replies = await execPerNode(
+      this.redis,
+      groups,
+      (group) => this.keys.device(rids[group[0]]).inbox,
+      (p, group) => {
+        const keys: string[] = [];
+        const args: (string | number)[] = [
+          now,
+          entry.id,
+          entry.sentAt,
+          EXPIRY_OFFSET + entry.expiresAt,
+          entry.frame,
+          max,
+          entry.overrideId ?? '',
+          channel,
+          ring ? '1' : '0',
+          keysAt,
+        ];
+        for (const i of group) {
+          const k = this.keys.device(rids[i]);
+          keys.push(k.inbox, k.frames, k.acked, k.presence);
+          args.push(rids[i]);
+        }
+        queue(p, 'heraldGwInsertMany', [keys.length, ...keys, ...args]);
+      },
+    );
+    groups.forEach((group, g) => {
+      const [err, reply] = replies[g]?.[0] ?? [new Error('no reply')];
+      if (err) {
+        for (const i of group) out[i] = err;
+        return;
+      }
+      const [codes, extras] = reply as [number[], (string | number)[]];
+      group.forEach((i, j) => {
+        const code = codes[j];
+        out[i] = [code === 0 ? 'dup' : 'ok', code === 0 ? 0 : code - 1, [], []];
+      });
+      for (let e = 0; e < extras.length; e += 3) {
+        const r = out[group[Number(extras[e]) - 1]] as InsertReply;
+        (extras[e + 1] === 'f' ? r[2] : r[3]).push(String(extras[e + 2]));
+      }
+    });
+    return out;
   }
 
+  /** An idempotent insert into one device's inbox (no ring). */
   async insert(rid: string, entry: InboxEntry, max: number, now = Date.now()): Promise<InsertReply> {
-    const p = this.redis.pipeline();
-    this.queueInsert(p, rid, entry, max, now);
-    const [[err, reply]] = (await p.exec())!;
-    if (err) throw err;
-    return reply as InsertReply;
+    const [reply] = await this.insertMany([rid], entry, max, now, false);
+    if (reply instanceof Error) throw reply;
+    return reply;
   }
 
   /** The oldest `count` live entries, marked as offered. */
   async fetch(rid: string, count: number, now = Date.now()): Promise<{ id: string; frame: string }[]> {
     return InboxStore.decodeFetch(
-      await call(this.redis, 'heraldGwFetch', [...this.args(rid, 3), now, count]),
+      await call(this.redis, 'heraldGwFetch', [...this.args(rid, 2), now, count]),
     );
   }
 
   /** Queues a fetch in a pipeline; decode its reply with {@link InboxStore.decodeFetch}. */
   queueFetch(pipeline: ChainableCommander, rid: string, count: number, now: number): void {
-    queue(pipeline, 'heraldGwFetch', [...this.args(rid, 3), now, count]);
+    queue(pipeline, 'heraldGwFetch', [...this.args(rid, 2), now, count]);
   }
 
   static decodeFetch(reply: unknown): { id: string; frame: string }[] {
@@ -121,30 +198,59 @@ export class InboxStore {
     return out;
   }
 
-  queueAck(pipeline: ChainableCommander, rid: string, ids: string[], now: number): void {
-    queue(pipeline, 'heraldGwAck', [...this.args(rid, 4), now, ACKED_TTL_MS, ...ids]);
+  /**
+   * Acknowledgements of many devices: one script call per page of devices (per slot page on a
+   * cluster). Answers the number of entries removed per item, or the error of its call.
+   */
+  async ackMany(
+    items: readonly { rid: string; ids: readonly string[] }[],
+    now = Date.now(),
+  ): Promise<(number | Error)[]> {
+    const out = new Array<number | Error>(items.length);
+    const groups: number[][] = [];
+    for (const group of slotGroups(this.redis, items, (it) => this.keys.device(it.rid).inbox)) {
+      for (let i = 0; i < group.length; i += DEVICES_PER_CALL)
+        groups.push(group.slice(i, i + DEVICES_PER_CALL));
+    }
+    const replies = await execPerNode(
+      this.redis,
+      groups,
+      (group) => this.keys.device(items[group[0]].rid).inbox,
+      (p, group) => {
+        const keys: string[] = [];
+        const args: (string | number)[] = [now, ACKED_TTL_MS];
+        for (const i of group) {
+          const k = this.keys.device(items[i].rid);
+          keys.push(k.inbox, k.frames, k.acked);
+          args.push(items[i].ids.length, ...items[i].ids);
+        }
+        queue(p, 'heraldGwAckMany', [keys.length, ...keys, ...args]);
+      },
+    );
+    groups.forEach((group, g) => {
+      const [err, reply] = replies[g]?.[0] ?? [new Error('no reply')];
+      group.forEach((i, j) => (out[i] = err ?? (reply as number[])[j]));
+    });
+    return out;
   }
 
   async ack(rid: string, ids: string[], now = Date.now()): Promise<number> {
-    return (await call(this.redis, 'heraldGwAck', [
-      ...this.args(rid, 4),
-      now,
-      ACKED_TTL_MS,
-      ...ids,
-    ])) as number;
+    const [removed] = await this.ackMany([{ rid, ids }], now);
+    if (removed instanceof Error) throw removed;
+    return removed;
   }
 
   queueRecall(pipeline: ChainableCommander, rid: string, id: string, now: number): void {
-    queue(pipeline, 'heraldGwRecall', [...this.args(rid, 5), now, id, RECALL_TTL_MS]);
+    queue(pipeline, 'heraldGwRecall', [...this.args(rid, 4), now, id, RECALL_TTL_MS]);
   }
 
   async takeRecalls(rid: string): Promise<string[]> {
     return (await call(this.redis, 'heraldGwTakeRecalls', [this.keys.device(rid).recalls])) as string[];
   }
 
-  /** Entries waiting (for tests and operations). */
+  /** Entries waiting (for tests and operations): the inbox holds an id and an expiry mark per entry. */
   async size(rid: string): Promise<number> {
-    return this.redis.zcard(this.keys.device(rid).inbox);
+    return (await this.redis.zcard(this.keys.device(rid).inbox)) / 2;
   }
 }
 
