@@ -6,11 +6,14 @@
  *  2. latency: 200 pushes/s, open loop, to 200 devices connected with the reference SDK in another
  *     process: POST → receipt on the device (bar p50 ≤ 20 ms, p99 ≤ 100 ms).
  *
+ * Each run also reports the api's CPU and write syscalls per accepted push (from /proc).
+ *
  * Run: `npm run build && npm run bench:unicast`. BENCH_RUNS (3), BENCH_RATE (200), BENCH_WORKERS (1).
  * Uses `herald_bench_fanout` (created if missing); its app, `bench-unicast`, is recreated each time.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { Agent, request } from 'node:http';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import { createDataSource } from '@herald/db';
@@ -37,6 +40,12 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const DEVICES = 1_000;
+
+/** Write syscalls (write, writev, sendmsg) of a process so far: responses, queries and commands sent. */
+function writeCalls(pid: number): number {
+  const m = /^syscw: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
 const ONLINE = 200;
 const TENANT = 'bench-unicast';
 
@@ -138,7 +147,7 @@ class Devices {
 async function throughput(
   port: number,
   app: App,
-): Promise<{ perSecond: number; p99: number; errors: number }> {
+): Promise<{ perSecond: number; accepted: number; p99: number; errors: number }> {
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
   const latencies: number[] = [];
   let done = 0;
@@ -161,7 +170,12 @@ async function throughput(
   const secs = (performance.now() - start) / 1000;
   agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { perSecond: done / secs, p99: latencies[Math.floor(latencies.length * 0.99)], errors };
+  return {
+    perSecond: done / secs,
+    accepted: done,
+    p99: latencies[Math.floor(latencies.length * 0.99)],
+    errors,
+  };
 }
 
 async function latency(
@@ -256,8 +270,10 @@ async function main(): Promise<void> {
     for (let r = 0; r < RUNS; r++) {
       const loadBefore = await quietMachine();
       const cpu0 = procs.map((p) => cpuUs(p.pid) ?? 0);
+      const writes0 = writeCalls(procs[0].pid);
       const t = await throughput(api, app);
       const cpu = procs.map((p, i) => ((cpuUs(p.pid) ?? 0) - cpu0[i]) / 1e6);
+      const writesPerPush = (writeCalls(procs[0].pid) - writes0) / Math.max(1, t.accepted);
       const drainS = await drained(db, app.appId);
       const l = await latency(api, app, devices);
       await drained(db, app.appId);
@@ -266,7 +282,8 @@ async function main(): Promise<void> {
       p99s.push(l.p99);
       rows.push(
         `| ${r + 1} | ${loadBefore} | ${t.perSecond.toFixed(0)} | ${t.p99.toFixed(1)} | ${t.errors} | ` +
-          `${procs.map((p, i) => `${p.name} ${cpu[i].toFixed(1)}`).join(', ')} | ${drainS.toFixed(1)} | ` +
+          `${procs.map((p, i) => `${p.name} ${cpu[i].toFixed(1)}`).join(', ')} | ` +
+          `${((cpu[0] * 1e6) / Math.max(1, t.accepted)).toFixed(0)} | ${writesPerPush.toFixed(2)} | ${drainS.toFixed(1)} | ` +
           `${l.p50} | ${l.p99} | ${l.received}/${l.sent} (${l.errors} errors) |`,
       );
       console.error(rows[rows.length - 1]);
@@ -275,9 +292,9 @@ async function main(): Promise<void> {
       `\n${machine()}; ${CLIENTS} clients × ${SECONDS} s for throughput; ${RATE} pushes/s × ${SECONDS} s to ${ONLINE} connected devices; ${WORKERS} worker(s)\n`,
     );
     console.log(
-      '| run | load before | accepted pushes/s | POST p99 ms | errors | CPU s during the throughput window | worker backlog drained after, s | receipt p50 ms | receipt p99 ms | received |',
+      '| run | load before | accepted pushes/s | POST p99 ms | errors | CPU s during the throughput window | api CPU µs per accepted push | api write syscalls per push | worker backlog drained after, s | receipt p50 ms | receipt p99 ms | received |',
     );
-    console.log('| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | --- |');
+    console.log('| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | --- |');
     for (const row of rows) console.log(row);
     const [t, p50, p99] = [median(tput), median(p50s), median(p99s)];
     console.log(

@@ -1,6 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
+import { MicroBatcher } from './micro-batcher';
 import { REDIS } from './redis.token';
 
 export interface RateLimitResult {
@@ -21,12 +22,25 @@ for i, key in ipairs(KEYS) do
 end
 return counts`;
 
+/** One caller's keys; every key of one call shares its window, hence its hash tag. */
+interface Hits {
+  keys: string[];
+  windowMs: number;
+  tag: string;
+}
+
 /**
  * Fixed-window counters in Redis, shared by every api process. A window's count is exact; a burst at a
- * window's edge can reach twice the limit, which is what JPush's per-minute quota allows too.
+ * window's edge can reach twice the limit, which is what JPush's per-minute quota allows too. The hits
+ * of concurrent requests go to Redis together: one script call per window for all of them.
  */
 @Injectable()
 export class RateLimiter {
+  private readonly batcher = new MicroBatcher<Hits, number[]>({
+    run: (calls) => this.count(calls),
+    maxBatch: 500,
+  });
+
   constructor(
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(HERALD_CONFIG) private readonly config: HeraldConfig,
@@ -46,8 +60,9 @@ export class RateLimiter {
     const windowMs = windowSeconds * 1000;
     const window = Math.floor(now / windowMs);
     // The window is the keys' hash tag: one call's keys share a Redis Cluster slot (the script needs it).
-    const keys = buckets.map((b) => `${this.config.redis.queuePrefix}:rl:{w${window}}:${b.bucket}`);
-    const counts = (await this.redis.eval(HIT, keys.length, ...keys, String(windowMs))) as number[];
+    const tag = `{w${window}}`;
+    const keys = buckets.map((b) => `${this.config.redis.queuePrefix}:rl:${tag}:${b.bucket}`);
+    const counts = await this.batcher.submit({ keys, windowMs, tag });
     const resetAt = Math.ceil(((window + 1) * windowMs) / 1000);
     return buckets.map((b, i) => ({
       allowed: counts[i] <= b.limit,
@@ -55,5 +70,34 @@ export class RateLimiter {
       remaining: Math.max(0, b.limit - counts[i]),
       resetAt,
     }));
+  }
+
+  /** The counts of several callers' keys: one script call per window (Cluster: one slot per call). */
+  private async count(calls: Hits[]): Promise<number[][]> {
+    const groups = new Map<string, Hits[]>();
+    for (const c of calls) {
+      const id = `${c.tag}/${c.windowMs}`;
+      const group = groups.get(id);
+      if (group) group.push(c);
+      else groups.set(id, [c]);
+    }
+    const answers = new Map<Hits, number[]>();
+    await Promise.all(
+      [...groups.values()].map(async (group) => {
+        const keys = group.flatMap((c) => c.keys);
+        const counts = (await this.redis.eval(
+          HIT,
+          keys.length,
+          ...keys,
+          String(group[0].windowMs),
+        )) as number[];
+        let at = 0;
+        for (const c of group) {
+          answers.set(c, counts.slice(at, at + c.keys.length));
+          at += c.keys.length;
+        }
+      }),
+    );
+    return calls.map((c) => answers.get(c)!);
   }
 }

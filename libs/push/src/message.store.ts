@@ -75,3 +75,64 @@ export async function insertMessage(
   const rows = (Array.isArray(result[0]) ? result[0] : result) as { id: string }[];
   return rows[0]?.id;
 }
+
+/** A message to write with the audience probe that decides whether it is written at all. */
+export interface TargetedMessage {
+  message: NewMessage;
+  target: { where: string; params: unknown[] };
+}
+
+/**
+ * `insertMessage` for several messages in one statement (one round trip, one commit): each message is
+ * its own data-modifying `WITH` part with its own `EXISTS` probe, so each is written or not on its own
+ * audience; answers are in order (`undefined`: no device matched). The statement is atomic: if it
+ * fails, nothing of it is written — callers that need per-message errors run the messages apart then.
+ */
+export async function insertMessages(
+  db: DataSource | EntityManager,
+  items: TargetedMessage[],
+): Promise<(string | undefined)[]> {
+  const params: unknown[] = [];
+  const parts: string[] = [];
+  const selects: string[] = [];
+  items.forEach(({ message: m, target }, i) => {
+    const base = params.length;
+    // The compiler binds every value, so `$n` occurs in the clause only as a placeholder.
+    const where = target.where.replace(/\$(\d+)/g, (_, n: string) => `$${base + Number(n)}`);
+    params.push(...target.params);
+    const p = (k: number) => `$${base + target.params.length + k}`;
+    params.push(
+      m.appId,
+      m.spec.options.sendno,
+      m.source ?? 'push',
+      m.singleShard ? 'sending' : 'accepted',
+      m.spec.cid ?? null,
+      JSON.stringify(m.spec),
+      JSON.stringify(m.spec.audience),
+      m.spec.platform === 'all' ? ['all'] : m.spec.platform,
+      m.spec.options.time_to_live,
+      m.spec.options.override_msg_id ?? null,
+      m.scheduleId ?? null,
+      m.correlationId ?? null,
+      m.singleShard ? 1 : null,
+    );
+    parts.push(`m${i} AS (
+      INSERT INTO messages (app_id, sendno, source, status, cid, request, audience, platforms, time_to_live,
+                            override_message_id, schedule_id, correlation_id, shards_total, expires_at)
+      SELECT ${p(1)}::uuid, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}::jsonb, ${p(7)}::jsonb, ${p(8)}::text[],
+             ${p(9)}::int, ${p(10)}::bigint, ${p(11)}::uuid, ${p(12)}, ${p(13)}::int,
+             now() + make_interval(secs => ${p(9)}::int)
+       WHERE EXISTS (SELECT 1 FROM devices d WHERE ${where})
+      RETURNING id)`);
+    if (m.singleShard) {
+      parts.push(`s${i} AS (
+        INSERT INTO message_shards (message_id, shard_no, from_device_id, to_device_id)
+        SELECT id, 0, 0, ${MAX_ID}::bigint FROM m${i} RETURNING message_id AS id)`);
+    }
+    selects.push(`SELECT ${i} AS i, id::text AS id FROM ${m.singleShard ? 's' : 'm'}${i}`);
+  });
+  const sql = `WITH ${parts.join(',\n')}\n${selects.join('\nUNION ALL ')}`;
+  const rows = await db.query<{ i: number; id: string }[]>(sql, params);
+  const ids = new Map(rows.map((r) => [Number(r.i), r.id]));
+  return items.map((_, i) => ids.get(i));
+}

@@ -6,6 +6,7 @@ import { HeraldError } from '@herald/common';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { generateDeviceSecret, generateRegistrationId, SecretHasher } from '@herald/crypto';
 import { type AppEntity, DeviceEntity, DeviceReceiptEntity } from '@herald/db';
+import { MicroBatcher } from '@herald/platform';
 import {
   normaliseCity,
   normaliseCountry,
@@ -13,6 +14,7 @@ import {
   normaliseProvince,
   normaliseTimezone,
 } from './device-normaliser';
+import { refusedByContent } from '../http/statement-error';
 import type { RegisterInput, UpdateInput } from './device.schemas';
 import { GeoIpService } from './geoip.service';
 
@@ -49,6 +51,53 @@ export interface Registration {
   created: boolean;
 }
 
+/** One registration's column values, in the order of `UPSERT_DEVICES`'s arrays. */
+type RegistrationRow = (string | null)[];
+const COL = { appId: 0, secretHash: 2, channel: 4, token: 5 } as const;
+const REGISTRATION_COLUMNS = 16;
+
+interface Upserted {
+  registrationId: string;
+  created: boolean;
+}
+
+/** One statement for any number of registrations: one array per column, zipped by `unnest`. */
+const UPSERT_DEVICES = `
+  INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel, token, apns_environment,
+                       language, timezone, country, province, city, app_version, app_version_key, os_version,
+                       device_model, token_updated_at, last_seen_at)
+  SELECT r.*, CASE WHEN r.token IS NULL THEN NULL ELSE now() END, now()
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+                $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
+                $16::text[])
+      AS r(app_id, registration_id, device_secret_hash, platform, channel, token, apns_environment, language,
+           timezone, country, province, city, app_version, app_version_key, os_version, device_model)
+  ON CONFLICT (app_id, channel, token) WHERE token IS NOT NULL DO UPDATE SET
+    device_secret_hash = EXCLUDED.device_secret_hash,
+    platform = EXCLUDED.platform,
+    apns_environment = COALESCE(EXCLUDED.apns_environment, devices.apns_environment),
+    language = COALESCE(EXCLUDED.language, devices.language),
+    timezone = COALESCE(EXCLUDED.timezone, devices.timezone),
+    country = COALESCE(EXCLUDED.country, devices.country),
+    province = COALESCE(EXCLUDED.province, devices.province),
+    city = COALESCE(EXCLUDED.city, devices.city),
+    app_version = COALESCE(EXCLUDED.app_version, devices.app_version),
+    app_version_key = COALESCE(EXCLUDED.app_version_key, devices.app_version_key),
+    os_version = COALESCE(EXCLUDED.os_version, devices.os_version),
+    device_model = COALESCE(EXCLUDED.device_model, devices.device_model),
+    -- A registration after a provider rejected the token proves the token is alive again.
+    token_updated_at = now(),
+    status_changed_at = CASE WHEN devices.status <> 'active' THEN now() ELSE devices.status_changed_at END,
+    status = 'active',
+    status_reason = NULL,
+    last_seen_at = now(),
+    updated_at = now()
+  RETURNING device_secret_hash AS h, registration_id, (xmax = 0) AS created`;
+
+function asError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
 /**
  * Devices as the SDK and the JPush device, tag and alias APIs see them. Every change is one
  * transaction: a rejected batch changes nothing.
@@ -56,6 +105,9 @@ export interface Registration {
 @Injectable()
 export class DeviceService {
   private readonly hasher: SecretHasher;
+  private readonly registrations = new MicroBatcher<RegistrationRow, Upserted>({
+    run: (rows) => this.registerBatch(rows),
+  });
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -68,58 +120,88 @@ export class DeviceService {
   /**
    * Idempotent per token: the same (app, channel, token) is the same device, however many
    * registrations race (one atomic upsert). Each registration issues a new device secret — it is
-   * shown once and stored hashed — and reactivates a quarantined or invalid device.
+   * shown once and stored hashed — and reactivates a quarantined or invalid device. Concurrent
+   * registrations share one statement (`registerBatch`); each still answers only once its own row is
+   * committed, with its own error if it has one.
    */
   async register(app: AppEntity, input: RegisterInput, clientIp?: string): Promise<Registration> {
     const attrs = this.describe(input, { fromIp: clientIp });
     const deviceSecret = generateDeviceSecret();
-    const rows = await this.db.query<{ registration_id: string; created: boolean }[]>(
-      `INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel, token, apns_environment,
-                            language, timezone, country, province, city, app_version, app_version_key, os_version,
-                            device_model, token_updated_at, last_seen_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-               CASE WHEN $6::text IS NULL THEN NULL ELSE now() END, now())
-       ON CONFLICT (app_id, channel, token) WHERE token IS NOT NULL DO UPDATE SET
-         device_secret_hash = EXCLUDED.device_secret_hash,
-         platform = EXCLUDED.platform,
-         apns_environment = COALESCE(EXCLUDED.apns_environment, devices.apns_environment),
-         language = COALESCE(EXCLUDED.language, devices.language),
-         timezone = COALESCE(EXCLUDED.timezone, devices.timezone),
-         country = COALESCE(EXCLUDED.country, devices.country),
-         province = COALESCE(EXCLUDED.province, devices.province),
-         city = COALESCE(EXCLUDED.city, devices.city),
-         app_version = COALESCE(EXCLUDED.app_version, devices.app_version),
-         app_version_key = COALESCE(EXCLUDED.app_version_key, devices.app_version_key),
-         os_version = COALESCE(EXCLUDED.os_version, devices.os_version),
-         device_model = COALESCE(EXCLUDED.device_model, devices.device_model),
-         -- A registration after a provider rejected the token proves the token is alive again.
-         token_updated_at = now(),
-         status_changed_at = CASE WHEN devices.status <> 'active' THEN now() ELSE devices.status_changed_at END,
-         status = 'active',
-         status_reason = NULL,
-         last_seen_at = now(),
-         updated_at = now()
-       RETURNING registration_id, (xmax = 0) AS created`,
-      [
-        app.id,
-        generateRegistrationId(),
-        this.hasher.hash(deviceSecret),
-        input.platform,
-        input.channel,
-        input.token ?? null,
-        input.channel === 'apns' ? (input.apns_environment ?? 'production') : null,
-        attrs.language ?? null,
-        attrs.timezone ?? null,
-        attrs.country ?? null,
-        attrs.province ?? null,
-        attrs.city ?? null,
-        attrs.appVersion ?? null,
-        attrs.appVersionKey ?? null,
-        attrs.osVersion ?? null,
-        attrs.deviceModel ?? null,
-      ],
+    const row: RegistrationRow = [
+      app.id,
+      generateRegistrationId(),
+      this.hasher.hash(deviceSecret),
+      input.platform,
+      input.channel,
+      input.token ?? null,
+      input.channel === 'apns' ? (input.apns_environment ?? 'production') : null,
+      attrs.language ?? null,
+      attrs.timezone ?? null,
+      attrs.country ?? null,
+      attrs.province ?? null,
+      attrs.city ?? null,
+      attrs.appVersion ?? null,
+      attrs.appVersionKey ?? null,
+      attrs.osVersion ?? null,
+      attrs.deviceModel ?? null,
+    ];
+    const { registrationId, created } = await this.registrations.submit(row);
+    return { registrationId, deviceSecret, created };
+  }
+
+  /**
+   * Upserts a batch of registrations. Rows are keyed by their new secret's hash (unique per row,
+   * and written on insert and update alike). Two registrations of one token cannot share a statement
+   * (an upsert may not touch a row twice), so a repeated token waits for the next round. If
+   * PostgreSQL refuses a statement for its content, its rows run apart, so only the row at fault gets
+   * the error; if the statement could not run at all, every row of it gets that error.
+   */
+  private async registerBatch(rows: RegistrationRow[]): Promise<(Upserted | Error)[]> {
+    const answers = new Map<string, Upserted | Error>();
+    let rest = rows;
+    while (rest.length > 0) {
+      const round: RegistrationRow[] = [];
+      const later: RegistrationRow[] = [];
+      const seen = new Set<string>();
+      for (const r of rest) {
+        const token = r[COL.token];
+        const key = token === null ? null : `${r[COL.appId]}\u0000${r[COL.channel]}\u0000${token}`;
+        if (key !== null && seen.has(key)) later.push(r);
+        else {
+          if (key !== null) seen.add(key);
+          round.push(r);
+        }
+      }
+      try {
+        for (const [hash, up] of await this.upsert(round)) answers.set(hash, up);
+      } catch (err) {
+        if (round.length === 1 || !refusedByContent(err)) {
+          for (const r of round) answers.set(r[COL.secretHash]!, asError(err));
+        } else {
+          await Promise.all(
+            round.map((r) =>
+              this.upsert([r]).then(
+                (one) => one.forEach((up, hash) => answers.set(hash, up)),
+                (one: unknown) => void answers.set(r[COL.secretHash]!, asError(one)),
+              ),
+            ),
+          );
+        }
+      }
+      rest = later;
+    }
+    return rows.map(
+      (r) => answers.get(r[COL.secretHash]!) ?? new Error('registration upsert returned no row'),
     );
-    return { registrationId: rows[0].registration_id, deviceSecret, created: rows[0].created };
+  }
+
+  private async upsert(rows: RegistrationRow[]): Promise<Map<string, Upserted>> {
+    const columns = Array.from({ length: REGISTRATION_COLUMNS }, (_, i) => rows.map((r) => r[i]));
+    const result = await this.db.query<{ h: string; registration_id: string; created: boolean }[]>(
+      UPSERT_DEVICES,
+      columns,
+    );
+    return new Map(result.map((r) => [r.h, { registrationId: r.registration_id, created: r.created }]));
   }
 
   /** A new token reactivates the device and records `token_updated_at`; `null` clears a field. */

@@ -53,9 +53,12 @@ function describeError(err: unknown): Record<string, unknown> {
   return { name: err.name, message: err.message, ...(code === undefined ? {} : { code }), stack: err.stack };
 }
 
-/** SQLSTATE classes that mean "the database is unavailable", and values the client sent that it rejects. */
+/**
+ * SQLSTATE classes that mean "the database is unavailable", and values the client sent that it rejects
+ * (22021: a NUL character, which JSON can carry and PostgreSQL's text cannot).
+ */
 const PG_UNAVAILABLE = /^(08|53|57P)/;
-const PG_BAD_INPUT = new Set(['22P02', '22003', '22001', '22007', '22008', '22023']);
+const PG_BAD_INPUT = new Set(['22P02', '22003', '22001', '22007', '22008', '22021', '22023']);
 
 /** Failures of a dependency, not of the request: answered 503 so clients and balancers retry. */
 function dependencyError(err: unknown): ErrorShape | undefined {

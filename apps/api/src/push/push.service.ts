@@ -8,18 +8,22 @@ import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { EnvelopeCipher } from '@herald/crypto';
 import type { AppEntity } from '@herald/db';
 import { heraldMetrics } from '@herald/metrics';
-import { QueueService } from '@herald/platform';
+import { MicroBatcher, QueueService } from '@herald/platform';
 import {
-  enqueuePlan,
-  enqueueShards,
   insertMessage,
+  insertMessages,
   isSingleShard,
   measurePayloads,
+  planJob,
   recallJobId,
+  shardJobs,
   type MessageSource,
   type PayloadSizes,
+  type PushJob,
   type PushSpec,
+  type TargetedMessage,
 } from '@herald/push';
+import { refusedByContent } from '../http/statement-error';
 
 export interface PushResult {
   sendno: string;
@@ -48,12 +52,25 @@ interface Claim {
  * Accepting a push: validation has happened; this decides "no device matches" (1011) cheaply, makes
  * cid and Idempotency-Key replays return the first answer without sending anything, commits the
  * message row (with its idempotency records, in one transaction) and only then enqueues its first job.
+ * Pushes without idempotency claims that arrive together share one insert statement and one bulk
+ * enqueue; each answers once its own row is committed and its job added.
  */
 @Injectable()
 export class PushService {
   private readonly logger = new Logger('push');
   private readonly audience: AudienceService;
   private readonly cipher: EnvelopeCipher;
+  private readonly inserts = new MicroBatcher<TargetedMessage, string | undefined>({
+    run: (items) => this.insertApart(items),
+    maxBatch: 64,
+  });
+  private readonly jobs = new MicroBatcher<PushJob, void>({
+    run: async (jobs) => {
+      await this.queues.queue('push').addBulk(jobs);
+      return jobs.map(() => undefined);
+    },
+    maxBatch: 200,
+  });
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -68,7 +85,8 @@ export class PushService {
     const claims: Claim[] = [];
     if (spec.cid) claims.push({ kind: 'cid', key: spec.cid, ttlS: CID_TTL_S });
     if (options.idempotencyKey) claims.push({ kind: 'key', key: options.idempotencyKey, ttlS: KEY_TTL_S });
-    const requestHash = createHash('sha256').update(JSON.stringify(spec)).digest('base64url');
+    const requestHash =
+      claims.length > 0 ? createHash('sha256').update(JSON.stringify(spec)).digest('base64url') : '';
 
     // A replay answers before any other check: the first request already passed them.
     if (claims.length > 0) {
@@ -99,7 +117,7 @@ export class PushService {
     };
     if (claims.length === 0) {
       // The common path: one statement writes the message (and its shard) if any device matches.
-      const id = await insertMessage(this.db, message, target);
+      const id = await this.inserts.submit({ message, target });
       if (id === undefined) throw noTarget();
       await this.enqueue(id, singleShard, options.source);
       return { sendno: spec.options.sendno, msg_id: id };
@@ -136,14 +154,34 @@ export class PushService {
   }
 
   /**
+   * One statement for the batch; if PostgreSQL refuses it for its content, each message alone, so an
+   * error reaches only the request whose message caused it (a batch is never half written: the
+   * statement is atomic). A statement that could not run at all fails every request of the batch.
+   */
+  private async insertApart(items: TargetedMessage[]): Promise<(string | undefined | Error)[]> {
+    try {
+      return await insertMessages(this.db, items);
+    } catch (err) {
+      if (items.length === 1 || !refusedByContent(err)) throw err;
+      return Promise.all(
+        items.map((item) =>
+          insertMessages(this.db, [item]).then(
+            ([id]) => id,
+            (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+          ),
+        ),
+      );
+    }
+  }
+
+  /**
    * The message is committed: a failed enqueue (Redis down) is not the client's problem — the
    * reconciler enqueues it once Redis is back — so it is logged, not answered with an error.
    */
   private async enqueue(messageId: string, singleShard: boolean, source?: MessageSource): Promise<void> {
     heraldMetrics.pushesAccepted.inc({ source: source ?? 'push' });
     try {
-      if (singleShard) await enqueueShards(this.queues, messageId, [0], 0, 1);
-      else await enqueuePlan(this.queues, messageId);
+      await this.jobs.submit(singleShard ? shardJobs(messageId, [0], 0, 1)[0] : planJob(messageId));
     } catch (err) {
       this.logger.warn({ err, messageId }, 'enqueue failed; the reconciler will enqueue the message');
     }

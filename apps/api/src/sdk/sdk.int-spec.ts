@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
+import { Like } from 'typeorm';
 import { DeviceEntity, DeviceReceiptEntity } from '@herald/db';
 import {
   createTenantFixture,
@@ -8,6 +9,7 @@ import {
   type TestContext,
 } from '@herald/testing';
 import { createApiApp } from '../api.bootstrap';
+import { DeviceService } from '../devices/device.service';
 
 describe('SDK API (real PostgreSQL and Redis)', () => {
   let ctx: TestContext;
@@ -96,6 +98,75 @@ describe('SDK API (real PostgreSQL and Redis)', () => {
       .set('Authorization', `Bearer ${rid}:${again.body.device_secret}`)
       .send({})
       .expect(200);
+  });
+
+  it('answers registrations that arrive together each on its own: a repeated token is one device, a bad one fails alone', async () => {
+    const distinct = Array.from({ length: 10 }, (_, i) => `burst-${i}`);
+    const bodies = [
+      ...distinct.map((token) => ({ platform: 'android', channel: 'fcm', token })),
+      ...Array.from({ length: 3 }, () => ({ platform: 'android', channel: 'fcm', token: 'burst-same' })),
+      // PostgreSQL refuses a NUL character in text: this one row fails, the others must not.
+      { platform: 'android', channel: 'fcm', token: 'burst-\u0000-nul' },
+      { platform: 'android', channel: 'gateway' },
+    ];
+    const res = await Promise.all(bodies.map((b) => register(b)));
+    expect(res.map((r) => r.status)).toEqual([...Array(13).fill(200), 400, 200]);
+    expect(res[13].body.code).toBe('invalid_parameter');
+    const rids = res.map((r) => r.body.registration_id as string | undefined);
+    expect(new Set([...rids.slice(0, 10), rids[10], rids[14]]).size).toBe(12);
+    expect(rids[11]).toBe(rids[10]);
+    expect(rids[12]).toBe(rids[10]);
+    for (const [i, token] of distinct.entries()) {
+      expect(await devices().findOneByOrFail({ token })).toMatchObject({ registrationId: rids[i] });
+    }
+    expect(await devices().countBy({ token: 'burst-same' })).toBe(1);
+    expect(await devices().countBy({ appId: tenant.app.app.id, token: Like('burst-%-nul') })).toBe(0);
+    // Each answer carries its own device's secret: the last registration of the shared token holds it.
+    for (const i of [0, 9, 14]) {
+      await http()
+        .put(`/sdk/v1/devices/${rids[i]}`)
+        .set('Authorization', `Bearer ${rids[i]}:${res[i].body.device_secret}`)
+        .send({})
+        .expect(200);
+    }
+    const sameSecrets = [10, 11, 12].map((i) => res[i].body.device_secret as string);
+    expect(new Set(sameSecrets).size).toBe(3);
+    const working = await Promise.all(
+      sameSecrets.map((s) =>
+        http().put(`/sdk/v1/devices/${rids[10]}`).set('Authorization', `Bearer ${rids[10]}:${s}`).send({}),
+      ),
+    );
+    expect(working.filter((r) => r.status === 200)).toHaveLength(1);
+  });
+
+  it('keeps the registrations of one statement apart: each gets its own device or its own error', async () => {
+    // Submitted in one turn of the event loop, these share one upsert (HTTP requests may or may not).
+    const service = app.get(DeviceService);
+    const settled = await Promise.allSettled(
+      ['one-a', 'one-b', 'one-\u0000', 'one-a', 'one-c'].map((token) =>
+        service.register(tenant.app.app, { platform: 'android', channel: 'fcm', token }),
+      ),
+    );
+    expect(settled.map((s) => s.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    const regs = settled.map((s) => (s.status === 'fulfilled' ? s.value : undefined));
+    expect(regs[0]!.created).toBe(true);
+    expect(regs[3]).toMatchObject({ registrationId: regs[0]!.registrationId, created: false });
+    for (const [i, token] of [
+      [1, 'one-b'],
+      [4, 'one-c'],
+    ] as const) {
+      expect(regs[i]!.created).toBe(true);
+      expect(await devices().findOneByOrFail({ token })).toMatchObject({
+        registrationId: regs[i]!.registrationId,
+      });
+    }
+    expect(await devices().countBy({ token: 'one-a' })).toBe(1);
   });
 
   it('reactivates an invalidated device when it registers again or reports a new token', async () => {
