@@ -26,8 +26,9 @@ interface Harness {
   /** JWTs (APNs) or access tokens (FCM) the fake has seen issued. */
   credentialsSeen(): number;
   /**
-   * What the library lets the adapter do with Retry-After: firebase-admin waits and retries itself;
-   * node-apn drops the header, so the adapter can only hand back a retryable outcome.
+   * What each client does with Retry-After: the FCM client waits and retries 503s itself
+   * (firebase-admin's policy); the APNs client answers retryable at once and leaves the wait to the
+   * worker's retry policy.
    */
   retryAfter: 'waited_in_library' | 'not_exposed';
 }
