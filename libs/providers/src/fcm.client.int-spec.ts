@@ -208,3 +208,24 @@ describe('FcmClient against a plain-TCP endpoint', () => {
     }
   });
 });
+
+describe('FcmClient against a server that allows fewer streams', () => {
+  it("stays within the server's stream limit, spreading over more connections", async () => {
+    const fake = await FakeFcmServer.start({ maxConcurrentStreams: 10, latencyMs: 5 });
+    fake.registerServiceAccount(account);
+    const c = new FcmClient(account, { endpoint: fake.url, ca: [fake.ca], maxInFlight: 40 });
+    try {
+      const tokens = Array.from({ length: 400 }, (_, i) => `tok-few-${String(i).padStart(13, '0')}`);
+      const out = await c.send(tokens.map(note));
+      expect(out.filter((o) => o.kind !== 'sent')).toEqual([]);
+      const stats = fake.stats();
+      expect(stats).toMatchObject({ requests: 400, http2Requests: 400, goaways: 0 });
+      expect(stats.maxConcurrentStreamsSeen).toBeLessThanOrEqual(10);
+      // The token exchange's HTTP/1.1 connection plus enough HTTP/2 ones for 40 in flight.
+      expect(stats.connections).toBeGreaterThanOrEqual(5);
+    } finally {
+      await c.close();
+      await fake.close();
+    }
+  });
+});

@@ -70,7 +70,7 @@ const STATIC_TABLE: readonly (readonly [string, string])[] = [
 ];
 
 /** Static table indices the encoder uses. */
-export const HPACK_INDEX = { authority: 1, methodPost: 3, path: 4, schemeHttps: 7 } as const;
+export const HPACK_INDEX = { authority: 1, methodPost: 3, path: 4, schemeHttp: 6, schemeHttps: 7 } as const;
 
 /**
  * Code length in bits of each symbol 0–255 and EOS (256) of the Huffman code of RFC 7541 Appendix B.

@@ -2,12 +2,14 @@ import { testCerts } from '@herald/testing';
 import {
   constants,
   createSecureServer,
+  createServer,
   type Http2SecureServer,
+  type Http2Server,
   type SecureServerOptions,
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { encodeLiteral } from './hpack';
 import { Http2Connection, type Http2Exchange } from './http2.connection';
 
@@ -44,11 +46,11 @@ describe('Http2Connection against a Node HTTP/2 server', () => {
     await new Promise<void>((resolve) => server.close(() => resolve()));
   });
 
-  function connect(to = origin) {
+  function connect(to = origin, keepOkBodies?: boolean) {
     const done: Http2Exchange[] = [];
     const retired: Http2Connection[] = [];
     const connection = new Http2Connection(
-      { origin: to, tls: { ca: [certs.ca] }, captureHeader: 'x-id' },
+      { origin: to, tls: { ca: [certs.ca] }, captureHeader: 'x-id', keepOkBodies },
       { onDone: (x) => done.push(x), onRetire: (c) => retired.push(c) },
     );
     connections.push(connection);
@@ -97,6 +99,29 @@ describe('Http2Connection against a Node HTTP/2 server', () => {
       expect(JSON.parse(Buffer.concat(x.data ?? []).toString())).toEqual({
         length: 5000,
         first: i,
+        topic: 't',
+      });
+    }
+  });
+
+  it('keeps the bodies of 200 responses only when asked to', async () => {
+    await start();
+    echo(200);
+    const plain = connect();
+    const keeping = connect(origin, true);
+    for (const { connection } of [plain, keeping]) {
+      for (let i = 0; i < 20; i++) connection.request(exchange(`/k/${i}`, Buffer.alloc(10, i)));
+    }
+    await until(() => plain.done.length === 20 && keeping.done.length === 20);
+    for (const x of plain.done) {
+      expect(x.status).toBe(200);
+      expect(x.data).toBeUndefined();
+    }
+    for (const x of keeping.done) {
+      expect(x.status).toBe(200);
+      expect(JSON.parse(Buffer.concat(x.data ?? []).toString())).toEqual({
+        length: 10,
+        first: Number(x.path.split('/')[2]),
         topic: 't',
       });
     }
@@ -276,5 +301,104 @@ describe('Http2Connection against a Node HTTP/2 server', () => {
     await connection.close();
     expect(done.map((x) => x.status)).toEqual([200]);
     await until(() => sessions.size === 0);
+  });
+});
+
+/** `Http2Connection` to an `http:` origin: HTTP/2 over plain TCP with prior knowledge (h2c). */
+describe('Http2Connection over plain TCP (h2c)', () => {
+  let server: Http2Server;
+  let origin: string;
+  const sessions = new Set<ServerHttp2Session>();
+  const connections: Http2Connection[] = [];
+
+  beforeAll(async () => {
+    server = createServer();
+    server.on('stream', (stream, headers) => {
+      stream.on('error', () => undefined);
+      const chunks: Buffer[] = [];
+      stream.on('data', (d: Buffer) => chunks.push(d));
+      stream.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const path = headers[':path'] as string;
+        stream.respond({ ':status': path.startsWith('/missing') ? 404 : 200, 'x-id': path });
+        stream.end(JSON.stringify({ scheme: headers[':scheme'], length: body.length, first: body[0] }));
+      });
+    });
+    server.on('session', (s) => {
+      sessions.add(s);
+      s.on('close', () => sessions.delete(s));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterEach(() => Promise.all(connections.splice(0).map((c) => c.close())));
+  afterAll(async () => {
+    for (const s of sessions) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  function connect(to = origin) {
+    const done: Http2Exchange[] = [];
+    const retired: Http2Connection[] = [];
+    const connection = new Http2Connection(
+      { origin: to, captureHeader: 'x-id', keepOkBodies: true },
+      { onDone: (x) => done.push(x), onRetire: (c) => retired.push(c) },
+    );
+    connections.push(connection);
+    return { connection, done, retired };
+  }
+
+  const exchange = (path: string, body: Buffer): Http2Exchange => ({
+    headerPrefix: Http2Connection.postPrefix('127.0.0.1', 'http'),
+    path,
+    body,
+    streamId: 0,
+    status: 0,
+    sendWindow: 0,
+    bodySent: 0,
+    cancelled: false,
+  });
+
+  async function until(predicate: () => boolean, ms = 5000): Promise<void> {
+    const end = Date.now() + ms;
+    while (!predicate()) {
+      if (Date.now() > end) throw new Error('timed out waiting');
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  }
+
+  it('speaks HTTP/2 with prior knowledge, `:scheme` http, 200 and error bodies kept', async () => {
+    const { connection, done } = connect();
+    for (let i = 0; i < 50; i++) connection.request(exchange(`/h/${i}`, Buffer.alloc(100, i)));
+    connection.request(exchange('/missing', Buffer.from('x')));
+    await until(() => done.length === 51);
+    expect(connection.connected).toBe(true);
+    for (const x of done) {
+      const missing = x.path === '/missing';
+      expect(x).toMatchObject({ status: missing ? 404 : 200, captured: x.path });
+      expect(x.error).toBeUndefined();
+      expect(JSON.parse(Buffer.concat(x.data ?? []).toString())).toEqual({
+        scheme: 'http',
+        length: missing ? 1 : 100,
+        first: missing ? 0x78 : Number(x.path.split('/')[2]),
+      });
+    }
+    // Pings work over h2c too: the server sees one.
+    const [session] = sessions;
+    const pinged = new Promise<Buffer>((resolve) => session.once('ping', resolve));
+    connection.ping();
+    expect((await pinged).length).toBe(8);
+  });
+
+  it('fails queued requests and retires when nothing listens on the port', async () => {
+    const probe = createNetServer();
+    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => probe.close(() => resolve()));
+    const { connection, done, retired } = connect(`http://127.0.0.1:${port}`);
+    connection.request(exchange('/a', Buffer.from('x')));
+    await until(() => done.length === 1);
+    expect(done[0].error).toMatch(/ECONNREFUSED/);
+    expect(retired).toEqual([connection]);
   });
 });

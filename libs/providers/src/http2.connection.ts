@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { connect as netConnect, isIP, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { encodeInteger, encodeLiteral, HPACK_INDEX, HpackDecoder, HpackError } from './hpack';
 
 /**
@@ -20,7 +20,7 @@ export interface Http2Exchange {
   status: number;
   /** The value of the connection's `captureHeader` in the response. */
   captured?: string;
-  /** Response body chunks (kept only for a status other than 200). */
+  /** Response body chunks (kept for a status other than 200, and for 200 with `keepOkBodies`). */
   data?: Buffer[];
   /** RST_STREAM error code when the server reset the stream. */
   rstCode?: number;
@@ -39,11 +39,17 @@ export interface Http2ConnectionHandler {
 }
 
 export interface Http2ConnectionOptions {
-  /** `https://host:port` */
+  /** `https://host:port` (TLS, ALPN h2) or `http://host:port` (h2c: HTTP/2 with prior knowledge). */
   origin: string;
-  tls: ConnectionOptions;
+  /** For an `https:` origin; unused for `http:`. */
+  tls?: ConnectionOptions;
   /** A response header to keep (e.g. `apns-id`). */
   captureHeader: string;
+  /**
+   * Keep the bodies of 200 responses too (FCM's carries the message name). Off by default: APNs's 200
+   * bodies are empty, and not collecting them keeps that path free of per-response arrays.
+   */
+  keepOkBodies?: boolean;
 }
 
 const FRAME = {
@@ -70,17 +76,19 @@ const LOCAL_MAX_FRAME = 16_384;
 const WRITE_CHUNK = 64 * 1024;
 
 /**
- * A minimal HTTP/2 client connection (RFC 9113) over TLS, for request bursts to one origin: many
- * small POSTs, each answered by headers and at most a small body. It writes every frame produced in
- * one tick with one socket write, keeps no per-stream objects but the caller's exchange, and honours
- * the server's settings (concurrent streams, windows, frame size), flow control, PING, RST_STREAM and
- * GOAWAY. Left out because no APNs exchange needs them: server push (disabled in our SETTINGS),
- * priorities, trailers' content, and re-opening a stream's receive window (a response body is limited
- * to its initial 1 MB; APNs bodies are a few dozen bytes). Request bodies larger than the peer's
- * windows go out as WINDOW_UPDATEs open them.
+ * A minimal HTTP/2 client connection (RFC 9113) over TLS (ALPN h2) or, for an `http:` origin, plain
+ * TCP with prior knowledge (h2c, for local fakes), for request bursts to one origin: many small
+ * POSTs, each answered by headers and at most a small body. It writes every frame produced in one
+ * tick with one socket write, keeps no per-stream objects but the caller's exchange, and honours the
+ * server's settings (concurrent streams, windows, frame size), flow control, PING, RST_STREAM and
+ * GOAWAY. Left out because no APNs or FCM exchange needs them: server push (disabled in our
+ * SETTINGS), priorities, trailers' content, and re-opening a stream's receive window (a response body
+ * is limited to its initial 1 MB; APNs and FCM bodies are a few hundred bytes at most). Request
+ * bodies larger than the peer's windows go out as WINDOW_UPDATEs open them.
  */
 export class Http2Connection {
-  private readonly socket: TLSSocket;
+  private readonly socket: Socket;
+  private readonly keepOkBodies: boolean;
   private readonly decoder = new HpackDecoder();
   private readonly streams = new Map<number, Http2Exchange>();
   private readonly waiting: Http2Exchange[] = [];
@@ -119,20 +127,28 @@ export class Http2Connection {
     private readonly options: Http2ConnectionOptions,
     private readonly handler: Http2ConnectionHandler,
   ) {
+    this.keepOkBodies = options.keepOkBodies === true;
     const url = new URL(options.origin);
     const host = url.hostname.replace(/^\[|\]$/g, '');
-    this.socket = tlsConnect({
-      ...options.tls,
-      host,
-      port: Number(url.port || 443),
-      ...(isIP(host) === 0 && { servername: host }),
-      ALPNProtocols: ['h2'],
-    });
-    this.socket.on('secureConnect', () => {
-      if (this.socket.alpnProtocol !== 'h2') this.destroy('the server did not negotiate h2');
+    if (url.protocol === 'http:') {
+      const socket = netConnect({ host, port: Number(url.port || 80) });
       // As Node's http2 does: frames go out when written, not held back by Nagle's algorithm.
-      else this.socket.setNoDelay(true);
-    });
+      socket.on('connect', () => socket.setNoDelay(true));
+      this.socket = socket;
+    } else {
+      const socket = tlsConnect({
+        ...options.tls,
+        host,
+        port: Number(url.port || 443),
+        ...(isIP(host) === 0 && { servername: host }),
+        ALPNProtocols: ['h2'],
+      });
+      socket.on('secureConnect', () => {
+        if (socket.alpnProtocol !== 'h2') this.destroy('the server did not negotiate h2');
+        else socket.setNoDelay(true);
+      });
+      this.socket = socket;
+    }
     this.socket.on('data', (chunk: Buffer) => this.receive(chunk));
     this.socket.on('error', (err: Error) => this.destroy(err.message));
     this.socket.on('close', () => this.destroy('connection closed'));
@@ -147,17 +163,23 @@ export class Http2Connection {
     this.flush();
   }
 
-  /** The fixed start of a POST header block: `:method`, `:scheme` https and `:authority`. */
-  static postPrefix(authority: string): Buffer {
+  /** The fixed start of a POST header block: `:method`, `:scheme` (https unless h2c) and `:authority`. */
+  static postPrefix(authority: string, scheme: 'https' | 'http' = 'https'): Buffer {
+    const schemeIndex = scheme === 'http' ? HPACK_INDEX.schemeHttp : HPACK_INDEX.schemeHttps;
     return Buffer.concat([
-      Buffer.from([0x80 | HPACK_INDEX.methodPost, 0x80 | HPACK_INDEX.schemeHttps]),
+      Buffer.from([0x80 | HPACK_INDEX.methodPost, 0x80 | schemeIndex]),
       encodeLiteral(HPACK_INDEX.authority, authority),
     ]);
   }
 
-  /** TLS is up and the server's first SETTINGS arrived: requests go on the wire. */
+  /** The socket is up and the server's first SETTINGS arrived: requests go on the wire. */
   get connected(): boolean {
     return this.ready && !this.destroyed;
+  }
+
+  /** The server's SETTINGS_MAX_CONCURRENT_STREAMS; Infinity until it says (streams beyond it queue here). */
+  get peerMaxConcurrentStreams(): number {
+    return this.peerMaxStreams;
   }
 
   get idle(): boolean {
@@ -483,7 +505,7 @@ export class Http2Connection {
     const x = this.streams.get(id);
     if (!x) return;
     const pad = flags & FLAG.padded ? buf[start] + 1 : 0;
-    if (x.status !== 200 && length > pad) {
+    if ((x.status !== 200 || this.keepOkBodies) && length > pad) {
       (x.data ??= []).push(buf.subarray(start + (pad > 0 ? 1 : 0), end - (pad > 0 ? pad - 1 : 0)));
     }
     if (flags & FLAG.endStream) this.finish(x);
