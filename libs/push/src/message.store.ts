@@ -38,48 +38,14 @@ export async function insertMessage(
   m: NewMessage,
   target?: { where: string; params: unknown[] },
 ): Promise<string | undefined> {
-  const base = target?.params.length ?? 0;
-  const p = (i: number) => `$${base + i}`;
-  const guard = target ? `WHERE EXISTS (SELECT 1 FROM devices d WHERE ${target.where})` : '';
-  const insert = `INSERT INTO messages (app_id, sendno, source, status, cid, request, audience, platforms,
-                        time_to_live, override_message_id, schedule_id, correlation_id, shards_total, expires_at)
-     SELECT ${p(1)}::uuid, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}::jsonb, ${p(7)}::jsonb, ${p(8)}::text[],
-            ${p(9)}::int, ${p(10)}::bigint, ${p(11)}::uuid, ${p(12)}, ${p(13)}::int,
-            now() + make_interval(secs => ${p(9)}::int)
-     ${guard}
-     RETURNING id`;
-  const sql = m.singleShard
-    ? `WITH m AS (${insert})
-       INSERT INTO message_shards (message_id, shard_no, from_device_id, to_device_id)
-       SELECT id, 0, 0, ${p(14)}::bigint FROM m RETURNING message_id::text AS id`
-    : `${insert.replace(/RETURNING id$/, 'RETURNING id::text AS id')}`;
-  const params = [
-    ...(target?.params ?? []),
-    m.appId,
-    m.spec.options.sendno,
-    m.source ?? 'push',
-    m.singleShard ? 'sending' : 'accepted',
-    m.spec.cid ?? null,
-    JSON.stringify(m.spec),
-    JSON.stringify(m.spec.audience),
-    m.spec.platform === 'all' ? ['all'] : m.spec.platform,
-    m.spec.options.time_to_live,
-    m.spec.options.override_msg_id ?? null,
-    m.scheduleId ?? null,
-    m.correlationId ?? null,
-    m.singleShard ? 1 : null,
-    ...(m.singleShard ? [MAX_ID] : []),
-  ];
-  const result = await db.query<{ id: string }[] | [{ id: string }[], number]>(sql, params);
-  // TypeORM answers an INSERT … RETURNING with rows, a data-modifying WITH as [rows, count] on some paths.
-  const rows = (Array.isArray(result[0]) ? result[0] : result) as { id: string }[];
-  return rows[0]?.id;
+  const [id] = await insertMessages(db, [{ message: m, target }]);
+  return id;
 }
 
-/** A message to write with the audience probe that decides whether it is written at all. */
+/** A message to write, with the audience probe that decides whether it is written at all (none: always). */
 export interface TargetedMessage {
   message: NewMessage;
-  target: { where: string; params: unknown[] };
+  target?: { where: string; params: unknown[] };
 }
 
 /**
@@ -98,9 +64,12 @@ export async function insertMessages(
   items.forEach(({ message: m, target }, i) => {
     const base = params.length;
     // The compiler binds every value, so `$n` occurs in the clause only as a placeholder.
-    const where = target.where.replace(/\$(\d+)/g, (_, n: string) => `$${base + Number(n)}`);
-    params.push(...target.params);
-    const p = (k: number) => `$${base + target.params.length + k}`;
+    const guard = target
+      ? `WHERE EXISTS (SELECT 1 FROM devices d WHERE ${target.where.replace(/\$(\d+)/g, (_, n: string) => `$${base + Number(n)}`)})`
+      : '';
+    const targetParams = target?.params ?? [];
+    params.push(...targetParams);
+    const p = (k: number) => `$${base + targetParams.length + k}`;
     params.push(
       m.appId,
       m.spec.options.sendno,
@@ -122,7 +91,7 @@ export async function insertMessages(
       SELECT ${p(1)}::uuid, ${p(2)}, ${p(3)}, ${p(4)}, ${p(5)}, ${p(6)}::jsonb, ${p(7)}::jsonb, ${p(8)}::text[],
              ${p(9)}::int, ${p(10)}::bigint, ${p(11)}::uuid, ${p(12)}, ${p(13)}::int,
              now() + make_interval(secs => ${p(9)}::int)
-       WHERE EXISTS (SELECT 1 FROM devices d WHERE ${where})
+      ${guard}
       RETURNING id)`);
     if (m.singleShard) {
       parts.push(`s${i} AS (
