@@ -1,4 +1,5 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
+import { DeadlineSweep, RequestWindow, type WindowBatch } from './request-window';
 import { encodeLiteral } from './hpack';
 import { Http2Connection, type Http2ConnectionHandler, type Http2Exchange } from './http2.connection';
 import { ApnsJwt } from './apns-jwt';
@@ -44,16 +45,7 @@ const APPLE_HOSTS: Record<ApnsEnvironment, string> = {
 };
 const HEALTH_PING_MS = 60_000;
 
-/** One `send` call (or its resend pass): the items, which of them to send, and where answers go. */
-interface Batch {
-  items: readonly ApnsSendItem[];
-  indices?: number[];
-  count: number;
-  next: number;
-  active: number;
-  out: DeliveryOutcome[];
-  resolve: () => void;
-}
+type Batch = WindowBatch<ApnsSendItem>;
 
 /** One request on the wire: the connection's exchange plus where its answer goes. */
 interface Pending extends Http2Exchange {
@@ -85,9 +77,7 @@ export class ApnsClient {
   private readonly setupError?: string;
   private readonly jwt?: ApnsJwt;
   private readonly clock: () => number;
-  private readonly maxInFlight: number;
   private readonly jwtMaxAgeMs: number;
-  private readonly requestTimeoutMs: number;
   private readonly origin: string;
   private readonly authority: string;
   private readonly tlsOptions: { ca?: (string | Buffer)[]; pfx?: Buffer | string; passphrase?: string };
@@ -99,20 +89,25 @@ export class ApnsClient {
   private bearer: Buffer = Buffer.alloc(0);
   private bearerGeneration = -1;
   private readonly templates = new WeakMap<ApnsRequest, Template>();
-  /** Batches with items not yet on the wire, oldest first: the in-flight cap is per client. */
-  private readonly queue: Batch[] = [];
-  private active = 0;
-  private pumping = false;
-  private repump = false;
-  private readonly inFlight = new Set<Pending>();
-  private sweeper?: NodeJS.Timeout;
+  /** The in-flight cap is per client, shared by concurrent sends. */
+  private readonly window: RequestWindow<ApnsSendItem>;
+  private readonly deadlines: DeadlineSweep<Pending>;
   private readonly pinger: NodeJS.Timeout;
 
   constructor(credentials: ApnsCredentials, options: ApnsClientOptions) {
     this.clock = options.clock ?? Date.now;
-    this.maxInFlight = Math.max(1, options.maxInFlight ?? APNS_DEFAULTS.maxInFlight);
     this.jwtMaxAgeMs = options.jwtMaxAgeMs ?? APNS_DEFAULTS.jwtMaxAgeMs;
-    this.requestTimeoutMs = options.requestTimeoutMs ?? APNS_DEFAULTS.requestTimeoutMs;
+    this.window = new RequestWindow(Math.max(1, options.maxInFlight ?? APNS_DEFAULTS.maxInFlight), (b, i) =>
+      this.fire(b, i),
+    );
+    this.deadlines = new DeadlineSweep(options.requestTimeoutMs ?? APNS_DEFAULTS.requestTimeoutMs, (q) => {
+      q.error = 'apn write timeout';
+      const connection = q.connection;
+      connection?.cancel(q);
+      this.finish(q);
+      // A connection that never came up is dropped, so the next request dials again.
+      if (connection && !connection.connected) connection.destroy('no connection within the request timeout');
+    });
     const url = new URL(options.endpoint ?? APPLE_HOSTS[options.environment]);
     this.origin = url.origin;
     this.authority = url.host;
@@ -151,13 +146,13 @@ export class ApnsClient {
       return items.map(() => ({ kind: 'permanent', reason }));
     }
     const out = new Array<DeliveryOutcome>(items.length);
-    await this.enqueue(items, undefined, out);
+    await this.window.run({ items, out });
     // One more try, in the same call, for answers that say "not delivered, try again now": a stream
     // refused by GOAWAY or cut by a closing session, and ExpiredProviderToken (the JWT has been
     // re-signed by then; if Apple still refuses it, the key is the problem).
     const again: number[] = [];
     for (let i = 0; i < out.length; i++) if (resendNow(out[i])) again.push(i);
-    if (again.length > 0) await this.enqueue(items, again, out);
+    if (again.length > 0) await this.window.run({ items, indices: again, out });
     return out;
   }
 
@@ -170,41 +165,10 @@ export class ApnsClient {
     if (connection) await connection.close();
   }
 
-  private enqueue(items: readonly ApnsSendItem[], indices: number[] | undefined, out: DeliveryOutcome[]) {
-    const count = indices ? indices.length : items.length;
-    if (count === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      this.queue.push({ items, indices, count, next: 0, active: 0, out, resolve });
-      this.pump();
-    });
-  }
-
-  /** Puts queued items on the wire up to the cap. Re-entrant calls (a synchronous failure) just loop. */
-  private pump(): void {
-    if (this.pumping) {
-      this.repump = true;
-      return;
-    }
-    this.pumping = true;
-    do {
-      this.repump = false;
-      while (this.active < this.maxInFlight && this.queue.length > 0) {
-        const batch = this.queue[0];
-        const index = batch.indices ? batch.indices[batch.next] : batch.next;
-        batch.next += 1;
-        if (batch.next === batch.count) this.queue.shift();
-        batch.active += 1;
-        this.active += 1;
-        this.fire(batch, index);
-      }
-    } while (this.repump);
-    this.pumping = false;
-  }
-
   private fire(batch: Batch, index: number): void {
     const item = batch.items[index];
     if (this.closed) {
-      this.settle(batch, index, mapApnsFailure({ error: { message: 'client is destroyed' } }));
+      this.window.settle(batch, index, mapApnsFailure({ error: { message: 'client is destroyed' } }));
       return;
     }
     const jwtGeneration = this.jwt ? this.renewJwtIfOld(this.jwt) : 0;
@@ -234,10 +198,10 @@ export class ApnsClient {
       index,
       connection: undefined,
       jwtGeneration,
-      deadline: Date.now() + this.requestTimeoutMs,
+      deadline: 0,
       done: false,
     };
-    this.track(p);
+    this.deadlines.add(p);
     let connection = this.connected();
     if (!connection.request(p)) {
       // Retired just now (stream ids used up): the next connection takes it.
@@ -255,8 +219,8 @@ export class ApnsClient {
   private finish(p: Pending): void {
     if (p.done) return;
     p.done = true;
-    this.inFlight.delete(p);
-    this.settle(p.batch, p.index, this.outcomeOf(p));
+    this.deadlines.delete(p);
+    this.window.settle(p.batch, p.index, this.outcomeOf(p));
   }
 
   private outcomeOf(p: Pending): DeliveryOutcome {
@@ -281,39 +245,6 @@ export class ApnsClient {
       this.jwt?.regenerate(p.jwtGeneration);
     }
     return mapApnsFailure({ status: p.status, response });
-  }
-
-  private settle(batch: Batch, index: number, outcome: DeliveryOutcome): void {
-    batch.out[index] = outcome;
-    batch.active -= 1;
-    this.active -= 1;
-    if (batch.active === 0 && batch.next === batch.count) batch.resolve();
-    this.pump();
-  }
-
-  /** Request timeouts: one sweep over what is in flight instead of a timer per stream. */
-  private track(p: Pending): void {
-    this.inFlight.add(p);
-    if (this.sweeper) return;
-    const every = Math.min(1000, Math.max(20, Math.floor(this.requestTimeoutMs / 4)));
-    this.sweeper = setInterval(() => {
-      const now = Date.now();
-      for (const q of this.inFlight) {
-        if (q.deadline > now) continue;
-        q.error = 'apn write timeout';
-        const connection = q.connection;
-        connection?.cancel(q);
-        this.finish(q);
-        // A connection that never came up is dropped, so the next request dials again.
-        if (connection && !connection.connected)
-          connection.destroy('no connection within the request timeout');
-      }
-      if (this.inFlight.size === 0 && this.sweeper) {
-        clearInterval(this.sweeper);
-        this.sweeper = undefined;
-      }
-    }, every);
-    this.sweeper.unref();
   }
 
   /** The live connection, or a new one: after GOAWAY or an error the next request reconnects. */

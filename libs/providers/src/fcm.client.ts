@@ -7,6 +7,7 @@ import { EndpointAgent } from './endpoint.agent';
 import type { FcmMessage } from './fcm-payload.builder';
 import { mapFcmError, mapFcmResponse } from './fcm-outcome.mapper';
 import { FcmRequestBodies } from './fcm-request.body';
+import { DeadlineSweep, RequestWindow, type WindowBatch } from './request-window';
 import { GoogleTokenExchange } from './google-token.exchange';
 import { encodeLiteral } from './hpack';
 import { Http2Connection, type Http2ConnectionHandler, type Http2Exchange } from './http2.connection';
@@ -67,16 +68,9 @@ export class ServiceAccountCredential implements Credential {
   }
 }
 
-/** One `send` call (or one of its retry passes): the messages, which of them to send, where answers go. */
-interface Batch {
-  messages: readonly FcmMessage[];
-  indices?: number[];
-  count: number;
-  next: number;
-  active: number;
-  out: DeliveryOutcome[];
+/** One `send` call (or one of its retry passes), with the request bodies built for it. */
+interface Batch extends WindowBatch<FcmMessage> {
   bodies: FcmRequestBodies;
-  resolve: () => void;
 }
 
 /** One HTTP/2 connection and the requests this client has put on it. */
@@ -121,16 +115,12 @@ export class FcmClient {
   private headerBlock: Buffer = Buffer.alloc(0);
   private readonly ca?: (string | Buffer)[];
   private secureContext?: SecureContext;
-  private readonly maxInFlight: number;
   private readonly streamsPerSession: number;
-  private readonly requestTimeoutMs: number;
   private readonly connections: Connection[] = [];
   private readonly events: Http2ConnectionHandler;
-  private readonly queue: Batch[] = [];
-  private readonly inFlight = new Set<Pending>();
-  private active = 0;
-  private pumping = false;
-  private repump = false;
+  /** The in-flight cap is per client, shared by concurrent sends; shut while no token is at hand. */
+  private readonly window: RequestWindow<FcmMessage, Batch>;
+  private readonly deadlines: DeadlineSweep<Pending>;
   private closed = false;
   private bearer = '';
   private bearerExpiresAt = 0;
@@ -149,9 +139,20 @@ export class FcmClient {
     const url = new URL(options.endpoint ?? FCM_ORIGIN);
     this.origin = url.origin;
     this.ca = options.ca;
-    this.maxInFlight = Math.max(1, options.maxInFlight ?? FCM_DEFAULTS.maxInFlight);
+    this.window = new RequestWindow<FcmMessage, Batch>(
+      Math.max(1, options.maxInFlight ?? FCM_DEFAULTS.maxInFlight),
+      (b, i) => this.fire(b, i),
+      () => this.closed || this.haveToken(),
+    );
+    this.deadlines = new DeadlineSweep(options.requestTimeoutMs ?? FCM_DEFAULTS.requestTimeoutMs, (q) => {
+      q.error = 'request timeout';
+      const h2 = q.conn?.h2;
+      h2?.cancel(q);
+      this.finish(q);
+      // A connection that never came up is dropped, so the next request dials again.
+      if (h2 && !h2.connected) h2.destroy('no connection within the request timeout');
+    });
     this.streamsPerSession = Math.max(1, options.maxStreamsPerSession ?? FCM_DEFAULTS.maxStreamsPerSession);
-    this.requestTimeoutMs = options.requestTimeoutMs ?? FCM_DEFAULTS.requestTimeoutMs;
     // Every message of a project goes to the same path with the same headers: one block serves all.
     this.path = `/v1/projects/${encodeURIComponent(account.project_id)}/messages:send`;
     this.headerBase = Buffer.concat([
@@ -164,7 +165,7 @@ export class FcmClient {
         const at = this.connections.findIndex((c) => c.h2 === h2);
         if (at >= 0) this.connections.splice(at, 1);
         // Requests waiting for a stream can go out on another connection.
-        this.pump();
+        this.window.pump();
       },
     };
     this.pinger = setInterval(() => this.ping(), HEALTH_PING_MS).unref();
@@ -173,7 +174,7 @@ export class FcmClient {
   /** Exactly one outcome per message, in input order; never throws for a message's failure. */
   async send(messages: readonly FcmMessage[]): Promise<DeliveryOutcome[]> {
     const out = new Array<DeliveryOutcome>(messages.length);
-    await this.enqueue(messages, undefined, out);
+    await this.run(messages, undefined, out);
     for (let attempt = 0; attempt < MAX_RETRIES; attempt++) {
       // What FCM or the connection said to try again: 503 (firebase-admin's policy, honouring
       // Retry-After) and a stream refused (GOAWAY) or cut (as firebase-admin retries ECONNRESET) up to
@@ -198,7 +199,7 @@ export class FcmClient {
       if (again.length === 0) break;
       if (tokenRefused) this.dropToken();
       if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
-      await this.enqueue(messages, again, out);
+      await this.run(messages, again, out);
     }
     return out;
   }
@@ -211,51 +212,21 @@ export class FcmClient {
     await Promise.all(conns.map((c) => c.h2.close()));
     this.tokenAgent.destroy();
     // Anything still queued (a send racing close) gets an answer rather than waiting forever.
-    this.pump();
+    this.window.pump();
   }
 
-  private enqueue(messages: readonly FcmMessage[], indices: number[] | undefined, out: DeliveryOutcome[]) {
-    const count = indices ? indices.length : messages.length;
-    if (count === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const bodies = new FcmRequestBodies();
-      this.queue.push({ messages, indices, count, next: 0, active: 0, out, bodies, resolve });
-      this.pump();
-    });
-  }
-
-  /** Puts queued messages on the wire up to the cap. Re-entrant calls (a synchronous failure) loop. */
-  private pump(): void {
-    if (this.pumping) {
-      this.repump = true;
-      return;
-    }
-    this.pumping = true;
-    do {
-      this.repump = false;
-      if (this.queue.length === 0) break;
-      if (!this.closed && !this.haveToken()) break;
-      while (this.active < this.maxInFlight && this.queue.length > 0) {
-        const batch = this.queue[0];
-        const index = batch.indices ? batch.indices[batch.next] : batch.next;
-        batch.next += 1;
-        if (batch.next === batch.count) this.queue.shift();
-        batch.active += 1;
-        this.active += 1;
-        this.fire(batch, index);
-      }
-    } while (this.repump);
-    this.pumping = false;
+  private run(messages: readonly FcmMessage[], indices: number[] | undefined, out: DeliveryOutcome[]) {
+    return this.window.run({ items: messages, indices, out, bodies: new FcmRequestBodies() });
   }
 
   private fire(batch: Batch, index: number): void {
     if (this.closed) {
-      this.settle(batch, index, { kind: 'retryable', reason: CLOSED });
+      this.window.settle(batch, index, { kind: 'retryable', reason: CLOSED });
       return;
     }
-    const built = batch.bodies.bodyFor(batch.messages[index]);
+    const built = batch.bodies.bodyFor(batch.items[index]);
     if (!built.ok) {
-      this.settle(batch, index, { kind: 'permanent', reason: built.reason });
+      this.window.settle(batch, index, { kind: 'permanent', reason: built.reason });
       return;
     }
     const p: Pending = {
@@ -274,10 +245,10 @@ export class FcmClient {
       batch,
       index,
       conn: undefined,
-      deadline: Date.now() + this.requestTimeoutMs,
+      deadline: 0,
       done: false,
     };
-    this.track(p);
+    this.deadlines.add(p);
     let conn = this.connection();
     if (!conn.h2.request(p)) {
       // Retired just now (stream ids used up): the next connection takes it.
@@ -297,40 +268,8 @@ export class FcmClient {
     if (p.done) return;
     p.done = true;
     if (p.conn) p.conn.active -= 1;
-    this.inFlight.delete(p);
-    this.settle(p.batch, p.index, outcomeOf(p));
-  }
-
-  private settle(batch: Batch, index: number, outcome: DeliveryOutcome): void {
-    batch.out[index] = outcome;
-    batch.active -= 1;
-    this.active -= 1;
-    if (batch.active === 0 && batch.next === batch.count) batch.resolve();
-    this.pump();
-  }
-
-  /** Request timeouts: one sweep over what is in flight instead of a timer per stream. */
-  private track(p: Pending): void {
-    this.inFlight.add(p);
-    if (this.sweeper) return;
-    const every = Math.min(1000, Math.max(20, Math.floor(this.requestTimeoutMs / 4)));
-    this.sweeper = setInterval(() => {
-      const now = Date.now();
-      for (const q of this.inFlight) {
-        if (q.deadline > now) continue;
-        q.error = 'request timeout';
-        const h2 = q.conn?.h2;
-        h2?.cancel(q);
-        this.finish(q);
-        // A connection that never came up is dropped, so the next request dials again.
-        if (h2 && !h2.connected) h2.destroy('no connection within the request timeout');
-      }
-      if (this.inFlight.size === 0 && this.sweeper) {
-        clearInterval(this.sweeper);
-        this.sweeper = undefined;
-      }
-    }, every);
-    this.sweeper.unref();
+    this.deadlines.delete(p);
+    this.window.settle(p.batch, p.index, outcomeOf(p));
   }
 
   /**
@@ -390,7 +329,7 @@ export class FcmClient {
         this.headerBlock = Buffer.concat([this.headerBase, encodeLiteral('authorization', this.bearer)]);
         this.bearerExpiresAt = expiresAt;
         this.refreshAt = Math.max(Date.now() + 1000, expiresAt - TOKEN_REFRESH_MARGIN_MS);
-        this.pump();
+        this.window.pump();
       },
       (err: unknown) => {
         this.fetchingToken = false;
@@ -399,22 +338,9 @@ export class FcmClient {
           this.refreshAt = Date.now() + 10_000;
           return;
         }
-        this.failQueued(mapFcmError({ code: 'app/invalid-credential', message: describe(err) }));
+        this.window.failWaiting(mapFcmError({ code: 'app/invalid-credential', message: describe(err) }));
       },
     );
-  }
-
-  /** Answers every message not yet on the wire with `outcome` (the access token cannot be had). */
-  private failQueued(outcome: DeliveryOutcome): void {
-    const batches = this.queue.splice(0);
-    for (const batch of batches) {
-      while (batch.next < batch.count) {
-        const index = batch.indices ? batch.indices[batch.next] : batch.next;
-        batch.next += 1;
-        batch.out[index] = outcome;
-      }
-      if (batch.active === 0) batch.resolve();
-    }
   }
 }
 
