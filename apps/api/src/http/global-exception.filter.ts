@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ERROR_CODES, type ErrorCode, HeraldError } from '@herald/common';
+import { sqlState } from './statement-error';
 
 interface ErrorShape {
   status: number;
@@ -63,8 +64,7 @@ const PG_BAD_INPUT = new Set(['22P02', '22003', '22001', '22007', '22008', '2202
 /** Failures of a dependency, not of the request: answered 503 so clients and balancers retry. */
 function dependencyError(err: unknown): ErrorShape | undefined {
   if (!(err instanceof Error)) return undefined;
-  const pgCode =
-    (err as { driverError?: { code?: unknown } }).driverError?.code ?? (err as { code?: unknown }).code;
+  const pgCode = sqlState(err);
   const unavailable: ErrorShape = {
     status: 503,
     code: 'unavailable',
@@ -72,7 +72,7 @@ function dependencyError(err: unknown): ErrorShape | undefined {
     message: 'a dependency is unavailable, retry later',
     headers: { 'Retry-After': '1' },
   };
-  if (typeof pgCode === 'string' && PG_BAD_INPUT.has(pgCode)) {
+  if (pgCode !== undefined && PG_BAD_INPUT.has(pgCode)) {
     return {
       status: 400,
       code: 'invalid_parameter',
@@ -81,8 +81,8 @@ function dependencyError(err: unknown): ErrorShape | undefined {
       headers: {},
     };
   }
-  if (typeof pgCode === 'string' && PG_UNAVAILABLE.test(pgCode)) return unavailable;
-  if (typeof pgCode === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT'].includes(pgCode))
+  if (pgCode !== undefined && PG_UNAVAILABLE.test(pgCode)) return unavailable;
+  if (pgCode !== undefined && ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT'].includes(pgCode))
     return unavailable;
   if (err.name === 'MaxRetriesPerRequestError') return unavailable;
   // node-postgres pool exhaustion and ioredis's fail-fast refusal while disconnected
