@@ -42,26 +42,36 @@ export function defineGatewayScripts(redis: Redis): void {
   }
 }
 
+/** Devices per multi-device script call: bounds how long one call holds Redis. */
+const DEVICES_PER_CALL = 250;
+
 /**
- * Splits items into groups whose keys share a Redis Cluster slot, so a script over many devices stays
- * legal on a cluster: one group on a single Redis, one per slot on a cluster. Indexes into `items`.
+ * Pages of at most `DEVICES_PER_CALL` items whose keys share a Redis Cluster slot, so a script over many
+ * devices stays legal on a cluster and bounded in time: pages of all items on a single Redis, pages of
+ * each slot's on a cluster. Indexes into `items`.
  */
-function slotGroups<T>(redis: Redis, items: readonly T[], slotKey: (item: T) => string): number[][] {
-  if (!isCluster(redis)) return [items.map((_, i) => i)];
-  const bySlot = new Map<number, number[]>();
-  items.forEach((item, i) => {
-    const slot = keySlot(slotKey(item));
-    const list = bySlot.get(slot);
-    if (list) list.push(i);
-    else bySlot.set(slot, [i]);
-  });
-  return [...bySlot.values()];
+function slotPages<T>(redis: Redis, items: readonly T[], slotKey: (item: T) => string): number[][] {
+  let groups: number[][];
+  if (!isCluster(redis)) groups = [items.map((_, i) => i)];
+  else {
+    const bySlot = new Map<number, number[]>();
+    items.forEach((item, i) => {
+      const slot = keySlot(slotKey(item));
+      const list = bySlot.get(slot);
+      if (list) list.push(i);
+      else bySlot.set(slot, [i]);
+    });
+    groups = [...bySlot.values()];
+  }
+  const pages: number[][] = [];
+  for (const group of groups) {
+    for (let i = 0; i < group.length; i += DEVICES_PER_CALL) pages.push(group.slice(i, i + DEVICES_PER_CALL));
+  }
+  return pages;
 }
 
 /** Key deadlines are rounded up to the hour, so most inserts find them far enough already. */
 const KEYS_ROUND_MS = 3_600_000;
-/** Devices per multi-device script call: bounds how long one call holds Redis. */
-const DEVICES_PER_CALL = 250;
 
 const call = (target: Redis, name: string, args: (string | number)[]) =>
   (target as unknown as Scripted)[name](...args);
@@ -120,11 +130,7 @@ export class InboxStore {
     ring: boolean,
   ): Promise<(InsertReply | Error)[]> {
     const out = new Array<InsertReply | Error>(rids.length);
-    const groups: number[][] = [];
-    for (const group of slotGroups(this.redis, rids, (rid) => this.keys.device(rid).inbox)) {
-      for (let i = 0; i < group.length; i += DEVICES_PER_CALL)
-        groups.push(group.slice(i, i + DEVICES_PER_CALL));
-    }
+    const groups = slotPages(this.redis, rids, (rid) => this.keys.device(rid).inbox);
     const keysAt = Math.ceil((entry.expiresAt + 60_000) / KEYS_ROUND_MS) * KEYS_ROUND_MS;
     const channel = this.keys.node('');
     const replies = await execPerNode(
@@ -207,11 +213,7 @@ export class InboxStore {
     now = Date.now(),
   ): Promise<(number | Error)[]> {
     const out = new Array<number | Error>(items.length);
-    const groups: number[][] = [];
-    for (const group of slotGroups(this.redis, items, (it) => this.keys.device(it.rid).inbox)) {
-      for (let i = 0; i < group.length; i += DEVICES_PER_CALL)
-        groups.push(group.slice(i, i + DEVICES_PER_CALL));
-    }
+    const groups = slotPages(this.redis, items, (it) => this.keys.device(it.rid).inbox);
     const replies = await execPerNode(
       this.redis,
       groups,
