@@ -1,4 +1,5 @@
-import { createPrivateKey, type KeyObject, sign } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
+import { signJwt } from './jwt';
 
 /**
  * The ES256 provider token APNs wants (`{alg, kid}` / `{iss, iat}`), one shared by every request of a
@@ -7,7 +8,7 @@ import { createPrivateKey, type KeyObject, sign } from 'node:crypto';
  */
 export class ApnsJwt {
   private readonly key: KeyObject;
-  private readonly header: string;
+  private readonly header: { alg: 'ES256'; kid: string };
   current = '';
   generation = 0;
   /** The injected clock's time at signing, for Herald's renewal age. */
@@ -22,7 +23,7 @@ export class ApnsJwt {
   ) {
     this.key = createPrivateKey(pem);
     if (this.key.asymmetricKeyType !== 'ec') throw new Error('the .p8 key is not an EC key');
-    this.header = base64url({ alg: 'ES256', kid: keyId });
+    this.header = { alg: 'ES256', kid: keyId };
     this.sign();
   }
 
@@ -35,14 +36,7 @@ export class ApnsJwt {
 
   private sign(): void {
     // `iat` is wall-clock time: it is what Apple checks; the injected clock only drives renewal.
-    const claims = base64url({ iss: this.teamId, iat: Math.floor(Date.now() / 1000) });
-    const input = `${this.header}.${claims}`;
-    const signature = sign('sha256', Buffer.from(input), { key: this.key, dsaEncoding: 'ieee-p1363' });
-    this.current = `${input}.${signature.toString('base64url')}`;
+    this.current = signJwt(this.header, { iss: this.teamId, iat: Math.floor(Date.now() / 1000) }, this.key);
     this.issuedAt = this.clock();
   }
-}
-
-function base64url(value: object): string {
-  return Buffer.from(JSON.stringify(value)).toString('base64url');
 }

@@ -1,6 +1,7 @@
-import { createPrivateKey, type KeyObject, sign } from 'node:crypto';
+import { createPrivateKey, type KeyObject } from 'node:crypto';
 import type { Agent } from 'node:https';
 import { request } from 'node:https';
+import { signJwt } from './jwt';
 
 /** Google's OAuth 2.0 token endpoint: the JWT's audience, and where the exchange goes without an override. */
 export const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
@@ -68,8 +69,7 @@ export class GoogleTokenExchange {
       iat,
       exp: iat + ASSERTION_LIFETIME_S,
     };
-    const signed = `${base64url(header)}.${base64url(claims)}`;
-    return `${signed}.${sign('sha256', Buffer.from(signed), this.key).toString('base64url')}`;
+    return signJwt(header, claims, this.key);
   }
 
   private post(form: string): Promise<{ status: number; body: string }> {
@@ -99,8 +99,4 @@ export class GoogleTokenExchange {
       req.end(form);
     });
   }
-}
-
-function base64url(value: object): string {
-  return Buffer.from(JSON.stringify(value)).toString('base64url');
 }
