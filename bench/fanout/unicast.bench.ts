@@ -19,12 +19,14 @@ import { Client } from 'pg';
 import { createDataSource } from '@herald/db';
 import { createApp, createDevice, createTenant, testConfig } from '@herald/testing';
 import {
+  CpuGroup,
   cpuUs,
   dbUrl,
   load,
   machine,
   median,
   peakRssMb,
+  postgresPids,
   quietMachine,
   sleep,
   startHerald,
@@ -71,6 +73,9 @@ async function createBenchApp(): Promise<App> {
       );
       for (const d of batch) devices.push([d.device.registrationId, d.deviceSecret]);
     }
+    // What autovacuum would have done by now in production: without it the planner takes the new app
+    // for an empty one and reads a unicast's device by walking the app's whole id index.
+    await ds.query(`ANALYZE devices`);
     return { appId: app.app.id, basicAuth: app.basicAuth, devices };
   } finally {
     await ds.destroy();
@@ -233,14 +238,26 @@ async function main(): Promise<void> {
       'api',
       'api',
       env,
-      // BENCH_CPU_PROF=<dir>: a V8 CPU profile of the api, written when it stops.
+      // BENCH_CPU_PROF=<dir>: V8 CPU profiles of the api and the workers, written when they stop.
       process.env.BENCH_CPU_PROF
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, '--cpu-prof-name=api.cpuprofile']
         : [],
     ),
     await startHerald('gateway', 'gateway', env),
   ];
-  for (let w = 0; w < WORKERS; w++) procs.push(await startHerald('worker', `worker${w + 1}`, env));
+  for (let w = 0; w < WORKERS; w++) {
+    const name = `worker${w + 1}`;
+    procs.push(
+      await startHerald(
+        'worker',
+        name,
+        env,
+        process.env.BENCH_CPU_PROF
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`]
+          : [],
+      ),
+    );
+  }
   const gatewayUrl = `ws://127.0.0.1:${procs[1].port}/v1/connect`;
   const devices = new Devices(
     spawn(
@@ -260,6 +277,7 @@ async function main(): Promise<void> {
   const tput: number[] = [];
   const p50s: number[] = [];
   const p99s: number[] = [];
+  const latencyCpu: string[] = [];
   try {
     const { connected } = (await devices.wait('connected')) as { connected: number };
     if (connected !== ONLINE) throw new Error(`only ${connected} of ${ONLINE} devices connected`);
@@ -275,8 +293,22 @@ async function main(): Promise<void> {
       const cpu = procs.map((p, i) => ((cpuUs(p.pid) ?? 0) - cpu0[i]) / 1e6);
       const writesPerPush = (writeCalls(procs[0].pid) - writes0) / Math.max(1, t.accepted);
       const drainS = await drained(db, app.appId);
+      // The latency phase's CPU per push, every process on the path (the devices' SDK clients too).
+      const pg = new CpuGroup(postgresPids(BENCH_DB));
+      const others = [...procs.map((p) => p.pid), redis.child.pid!, devices.child.pid!];
+      const lcpu0 = others.map((pid) => cpuUs(pid) ?? 0);
+      pg.start();
+      console.error(`run ${r + 1}: latency phase (${RATE} pushes/s for ${SECONDS} s)`);
       const l = await latency(api, app, devices);
       await drained(db, app.appId);
+      const pgUs = pg.stop();
+      const lcpu = others.map((pid, i) => (cpuUs(pid) ?? 0) - lcpu0[i]);
+      const names = [...procs.map((p) => p.name), 'redis', 'clients'];
+      latencyCpu.push(
+        [...names.map((n, i) => `${n} ${(lcpu[i] / l.sent).toFixed(0)}`), `postgres ${(pgUs / l.sent).toFixed(0)}`].join(
+          ', ',
+        ),
+      );
       tput.push(t.perSecond);
       p50s.push(l.p50);
       p99s.push(l.p99);
@@ -301,6 +333,8 @@ async function main(): Promise<void> {
       `\nmedians: ${t.toFixed(0)} accepted pushes/s (bar ≥ 2,000: ${t >= 2000 ? 'met' : 'NOT MET'}); ` +
         `receipt p50 ${p50} ms (bar ≤ 20: ${p50 <= 20 ? 'met' : 'NOT MET'}), p99 ${p99} ms (bar ≤ 100: ${p99 <= 100 ? 'met' : 'NOT MET'})`,
     );
+    console.log(`\nCPU µs per push in the latency phase (until drained):`);
+    latencyCpu.forEach((c, i) => console.log(`- run ${i + 1}: ${c}`));
     console.log(
       `peak RSS MB: ${procs.map((p) => `${p.name} ${peakRssMb(p.pid).toFixed(0)}`).join(', ')}; load at the end ${load()}`,
     );

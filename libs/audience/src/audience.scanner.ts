@@ -111,7 +111,7 @@ interface PageSource {
 const pageSql = (compiled: CompiledAudience, tail: string) => {
   const n = compiled.params.length;
   return `SELECT max(id)::text AS last, count(*)::int AS covered, string_agg(r, '') AS page FROM (
-    SELECT d.id, ${RECORD} AS r FROM devices d
+    SELECT d.id, ${RECORD} AS r FROM ${compiled.from} d
      WHERE ${compiled.where} AND d.id > $${n + 1}::bigint AND d.id <= $${n + 2}::bigint
      ORDER BY d.id${tail}) s`;
 };

@@ -44,7 +44,7 @@ export class AudienceService {
     const rows = await this.db.transaction(async (tx) => {
       await tx.query('SET LOCAL jit = off');
       return tx.query<{ channel: Channel; platform: string; n: string }[]>(
-        `SELECT d.channel, d.platform, count(*)::bigint AS n FROM devices d
+        `SELECT d.channel, d.platform, count(*)::bigint AS n FROM ${compiled.from} d
           WHERE ${compiled.where} GROUP BY d.channel, d.platform`,
         compiled.params,
       );

@@ -2,3 +2,4 @@ export * from './entities';
 export { createDataSource, dataSourceOptions, runMigrations } from './data-source';
 export type { DatabaseSettings } from './data-source';
 export { DbModule } from './db.module';
+export { preparedQuery } from './prepared-query';

@@ -36,7 +36,7 @@ export function isSingleShard(spec: PushSpec): boolean {
 export async function insertMessage(
   db: DataSource | EntityManager,
   m: NewMessage,
-  target?: { where: string; params: unknown[] },
+  target?: { from?: string; where: string; params: unknown[] },
 ): Promise<string | undefined> {
   const [id] = await insertMessages(db, [{ message: m, target }]);
   return id;
@@ -45,7 +45,7 @@ export async function insertMessage(
 /** A message to write, with the audience probe that decides whether it is written at all (none: always). */
 export interface TargetedMessage {
   message: NewMessage;
-  target?: { where: string; params: unknown[] };
+  target?: { from?: string; where: string; params: unknown[] };
 }
 
 /**
@@ -64,8 +64,9 @@ export async function insertMessages(
   items.forEach(({ message: m, target }, i) => {
     const base = params.length;
     // The compiler binds every value, so `$n` occurs in the clause only as a placeholder.
+    const renumber = (text: string) => text.replace(/\$(\d+)/g, (_, n: string) => `$${base + Number(n)}`);
     const guard = target
-      ? `WHERE EXISTS (SELECT 1 FROM devices d WHERE ${target.where.replace(/\$(\d+)/g, (_, n: string) => `$${base + Number(n)}`)})`
+      ? `WHERE EXISTS (SELECT 1 FROM ${renumber(target.from ?? 'devices')} d WHERE ${renumber(target.where)})`
       : '';
     const targetParams = target?.params ?? [];
     params.push(...targetParams);

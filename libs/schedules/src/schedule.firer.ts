@@ -164,7 +164,7 @@ export class ScheduleFirer {
     );
     const won = Array.isArray(claimed) ? claimed.length > 0 : claimed !== undefined;
     if (!won) return { ...base, messageId: null };
-    let target: { where: string; params: unknown[] };
+    let target: { from?: string; where: string; params: unknown[] };
     try {
       target = await this.audience.compile(s.app_id, spec);
     } catch (err) {

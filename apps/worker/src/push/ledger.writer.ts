@@ -1,4 +1,6 @@
 import type { Channel } from '@herald/audience';
+import type { DataSource } from 'typeorm';
+import { preparedQuery } from '@herald/db';
 import type { SqlRunner } from '@herald/push';
 
 export type LedgerState = 'sent' | 'failed' | 'invalid_token' | 'expired';
@@ -13,6 +15,13 @@ export interface LedgerRow {
   attempts: number;
 }
 
+/** The outcomes of one page of one message's shard. */
+export interface OutcomePage {
+  messageId: string;
+  appId: string;
+  rows: LedgerRow[];
+}
+
 /**
  * Records the outcomes of one page of a shard in one statement: a ledger row per device, and — only
  * for rows this statement created or moved out of a non-final state — the counters and failure
@@ -20,20 +29,35 @@ export interface LedgerRow {
  * never count a device twice (architecture invariant 6). Returns the ids of devices newly sent.
  */
 export async function recordOutcomes(
-  db: SqlRunner,
+  db: DataSource,
   messageId: string,
   appId: string,
   rows: LedgerRow[],
 ): Promise<string[]> {
-  if (rows.length === 0) return [];
-  const result = (await db.query(
+  const [sent] = await recordOutcomePages(db, [{ messageId, appId, rows }]);
+  return sent;
+}
+
+/**
+ * {@link recordOutcomes} for pages of several messages in one statement (the worker's concurrent
+ * unicast jobs share it): answers each page's newly sent device ids, in order. A device may appear in
+ * one page per message at most (PostgreSQL refuses to update a row twice in one statement); a page's
+ * devices are distinct, and two pages of one batch are of different messages or disjoint shards.
+ */
+export async function recordOutcomePages(db: DataSource, pages: OutcomePage[]): Promise<string[][]> {
+  const rows = pages.flatMap((p) => p.rows.map((r) => ({ ...r, messageId: p.messageId, appId: p.appId })));
+  if (rows.length === 0) return pages.map(() => []);
+  const result = await preparedQuery<{ m: string; id: string }>(
+    db,
+    'herald-record-outcomes',
     `WITH input AS (
-       SELECT * FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::int[])
-         AS i(device_id, channel, state, reason, provider_message_id, provider_status, attempts)
+       SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::text[], $5::text[], $6::text[],
+                            $7::text[], $8::int[], $9::int[])
+         AS i(message_id, app_id, device_id, channel, state, reason, provider_message_id, provider_status, attempts)
      ), changed AS (
        INSERT INTO deliveries AS d (message_id, device_id, app_id, channel, state, reason, provider_message_id,
                                     provider_status, attempts, sent_at)
-       SELECT $1, device_id, $2, channel, state, reason, provider_message_id, provider_status, attempts,
+       SELECT message_id, device_id, app_id, channel, state, reason, provider_message_id, provider_status, attempts,
               CASE WHEN state = 'sent' THEN now() END
          FROM input
        ON CONFLICT (message_id, device_id) DO UPDATE
@@ -45,25 +69,28 @@ export async function recordOutcomes(
              sent_at = COALESCE(d.sent_at, excluded.sent_at),
              updated_at = now()
          WHERE d.sent_at IS NULL AND d.state IN ('pending', 'retrying', 'delivered')
-       RETURNING d.device_id
+       RETURNING d.message_id, d.device_id
      ), counted AS (
-       SELECT i.channel, i.state, i.reason, i.device_id FROM changed c JOIN input i ON i.device_id = c.device_id
+       SELECT i.message_id, i.channel, i.state, i.reason, i.device_id
+         FROM changed c JOIN input i ON i.message_id = c.message_id AND i.device_id = c.device_id
      ), counters AS (
        INSERT INTO message_counters AS mc (message_id, channel, targets, sent, failed)
-       SELECT $1, channel, count(*), count(*) FILTER (WHERE state = 'sent'), count(*) FILTER (WHERE state <> 'sent')
-         FROM counted GROUP BY channel
+       SELECT message_id, channel, count(*), count(*) FILTER (WHERE state = 'sent'),
+              count(*) FILTER (WHERE state <> 'sent')
+         FROM counted GROUP BY message_id, channel
        ON CONFLICT (message_id, channel) DO UPDATE
          SET targets = mc.targets + excluded.targets, sent = mc.sent + excluded.sent,
              failed = mc.failed + excluded.failed
      ), failures AS (
        INSERT INTO message_failures AS mf (message_id, channel, reason, count)
-       SELECT $1, channel, reason, count(*) FROM counted WHERE state <> 'sent' GROUP BY channel, reason
+       SELECT message_id, channel, reason, count(*) FROM counted WHERE state <> 'sent'
+        GROUP BY message_id, channel, reason
        ON CONFLICT (message_id, channel, reason) DO UPDATE SET count = mf.count + excluded.count
      )
-     SELECT device_id::text AS id FROM counted WHERE state = 'sent'`,
+     SELECT message_id::text AS m, device_id::text AS id FROM counted WHERE state = 'sent'`,
     [
-      messageId,
-      appId,
+      rows.map((r) => r.messageId),
+      rows.map((r) => r.appId),
       rows.map((r) => r.deviceId),
       rows.map((r) => r.channel),
       rows.map((r) => r.state),
@@ -72,8 +99,18 @@ export async function recordOutcomes(
       rows.map((r) => r.providerStatus),
       rows.map((r) => r.attempts),
     ],
-  )) as { id: string }[];
-  return result.map((r) => r.id);
+  );
+  const sent = new Map<string, string[]>(pages.map((p) => [p.messageId, []]));
+  for (const r of result) sent.get(r.m)?.push(r.id);
+  const pagesOf = new Map<string, number>();
+  for (const p of pages) pagesOf.set(p.messageId, (pagesOf.get(p.messageId) ?? 0) + 1);
+  // Two pages of one message in a batch (disjoint shards) share its list: each keeps its own devices.
+  return pages.map((p) => {
+    const all = sent.get(p.messageId) ?? [];
+    if (pagesOf.get(p.messageId) === 1) return all;
+    const mine = new Set(p.rows.map((r) => r.deviceId));
+    return all.filter((id) => mine.has(id));
+  });
 }
 
 /**

@@ -10,6 +10,7 @@ import { EnvelopeCipher } from '@herald/crypto';
 import { REDIS } from '@herald/platform';
 import { GatewayDeliveryAdapter, ProviderClientPool } from '@herald/providers';
 import { CredentialStore, type AppCredentials } from '@herald/push';
+import { ShardStatements } from './shard.statements';
 
 const CREDENTIALS_TTL_MS = 30_000;
 
@@ -26,6 +27,8 @@ export class PushRuntime implements OnApplicationShutdown {
   readonly cipher: EnvelopeCipher;
   /** Shards of multi-shard messages sending at once in this process (`HERALD_SHARD_PARALLELISM`). */
   readonly broadcastSlots: Semaphore;
+  /** Claims, ledger pages and shard ends of concurrent shard jobs, each shared as one statement. */
+  readonly statements: ShardStatements;
   private readonly credentials: CredentialStore;
   private readonly credentialCache = new Map<string, { at: number; value: Promise<AppCredentials> }>();
 
@@ -50,6 +53,7 @@ export class PushRuntime implements OnApplicationShutdown {
     });
     this.audience = new AudienceService(db);
     this.broadcastSlots = new Semaphore(config.push.shardParallelism);
+    this.statements = new ShardStatements(db);
     this.cipher = new EnvelopeCipher(config.crypto);
     this.credentials = new CredentialStore(db, this.cipher);
   }

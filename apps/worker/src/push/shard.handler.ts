@@ -3,12 +3,13 @@ import type { AudienceDevice, Channel } from '@herald/audience';
 import type { DeliveryOutcome } from '@herald/providers';
 import { heraldMetrics } from '@herald/metrics';
 import { QueueService } from '@herald/platform';
-import { enqueueCallbackEvents, PushComposer, type PushSpec } from '@herald/push';
+import { enqueueCallbackEvents, PushComposer } from '@herald/push';
 import type { JobPayload } from '@herald/queue';
 import type { JobHandler } from '../jobs/job-handler';
 import { apnsEnvironmentOf, sendPage, type SendContext } from './channel.sender';
-import { recordDropped, recordOutcomes, type LedgerRow } from './ledger.writer';
+import { recordDropped, type LedgerRow } from './ledger.writer';
 import { PushRuntime } from './push.runtime';
+import type { ClaimedShard, MessageRow } from './shard.statements';
 
 const PAGE_SIZE = 2_000;
 const RETRY_BASE_MS = 1_000;
@@ -18,15 +19,6 @@ interface Pending {
   device: AudienceDevice;
   outcome: Extract<DeliveryOutcome, { kind: 'retryable' | 'rate_limited' }>;
   attempts: number;
-}
-
-interface MessageRow {
-  app_id: string;
-  status: string;
-  request: PushSpec;
-  created_at: Date;
-  correlation_id: string | null;
-  shards_total: number | null;
 }
 
 /**
@@ -48,6 +40,10 @@ export class ShardHandler implements JobHandler<'push.shard'> {
   ) {}
 
   async handle({ messageId, shardNo }: JobPayload<'push.shard'>): Promise<{ status: string }> {
+    // The common case, a unicast or a small list (one shard): claimed together with its message, in a
+    // statement shared with the other jobs of this moment.
+    const claimed = await this.runtime.statements.claims.submit({ messageId, shardNo });
+    if (claimed) return this.deliverShard(messageId, shardNo, claimed.msg, claimed.shard);
     const db = this.runtime.db;
     const [msg] = await db.query<MessageRow[]>(
       `SELECT app_id, status, request, created_at, correlation_id, shards_total FROM messages WHERE id = $1`,
@@ -69,15 +65,9 @@ export class ShardHandler implements JobHandler<'push.shard'> {
     messageId: string,
     shardNo: number,
     msg: MessageRow,
+    claimed?: ClaimedShard,
   ): Promise<{ status: string }> {
-    const db = this.runtime.db;
-    // TypeORM answers an UPDATE … RETURNING with [rows, affected].
-    const [[shard]] = await db.query<[{ from: string; to: string; attempts: number }[], number]>(
-      `UPDATE message_shards SET status = 'running', attempts = attempts + 1
-        WHERE message_id = $1 AND shard_no = $2 AND status IN ('pending', 'running')
-        RETURNING from_device_id::text AS "from", to_device_id::text AS "to", attempts`,
-      [messageId, shardNo],
-    );
+    const shard = claimed ?? (await this.claim(messageId, shardNo));
     if (!shard) return { status: 'skipped: shard finished' };
 
     const spec = msg.request;
@@ -141,6 +131,17 @@ export class ShardHandler implements JobHandler<'push.shard'> {
     return { status };
   }
 
+  private async claim(messageId: string, shardNo: number): Promise<ClaimedShard | undefined> {
+    // TypeORM answers an UPDATE … RETURNING with [rows, affected].
+    const [[shard]] = await this.runtime.db.query<[ClaimedShard[], number]>(
+      `UPDATE message_shards SET status = 'running', attempts = attempts + 1
+        WHERE message_id = $1 AND shard_no = $2 AND status IN ('pending', 'running')
+        RETURNING from_device_id::text AS "from", to_device_id::text AS "to", attempts`,
+      [messageId, shardNo],
+    );
+    return shard;
+  }
+
   private async deliver(
     ctx: SendContext,
     appId: string,
@@ -180,7 +181,7 @@ export class ShardHandler implements JobHandler<'push.shard'> {
       if (outcome.kind === 'invalid_token') invalid.push({ deviceId: d.id, outcome });
       rows.push(ledger(d.id, d.channel, outcome, attempts));
     });
-    const sent = await recordOutcomes(db, ctx.messageId, appId, rows);
+    const sent = await this.runtime.statements.outcomes.submit({ messageId: ctx.messageId, appId, rows });
     const byRid = new Map(toSend.map((d) => [d.registrationId, d.id]));
     await recordDropped(
       db,
@@ -223,11 +224,10 @@ export class ShardHandler implements JobHandler<'push.shard'> {
   }
 
   private async recordPending(messageId: string, appId: string, pending: Pending[], reason?: string) {
-    await recordOutcomes(
-      this.runtime.db,
+    await this.runtime.statements.outcomes.submit({
       messageId,
       appId,
-      pending.map((p) =>
+      rows: pending.map((p) =>
         ledger(
           p.device.id,
           p.device.channel,
@@ -235,7 +235,7 @@ export class ShardHandler implements JobHandler<'push.shard'> {
           p.attempts,
         ),
       ),
-    );
+    });
     pending.length = 0;
   }
 
@@ -254,20 +254,7 @@ export class ShardHandler implements JobHandler<'push.shard'> {
 
   /** Marks the shard finished once, and the message completed when it was the last one. */
   private async finish(messageId: string, shardNo: number, status: 'done' | 'cancelled'): Promise<string> {
-    await this.runtime.db.query(
-      `WITH s AS (
-         UPDATE message_shards SET status = $3, completed_at = now()
-          WHERE message_id = $1 AND shard_no = $2 AND status = 'running' RETURNING 1
-       )
-       UPDATE messages m
-          SET shards_done = m.shards_done + 1,
-              status = CASE WHEN m.status = 'sending' AND m.shards_done + 1 >= m.shards_total
-                            THEN 'completed' ELSE m.status END,
-              completed_at = CASE WHEN m.status = 'sending' AND m.shards_done + 1 >= m.shards_total
-                                  THEN now() ELSE m.completed_at END
-         FROM s WHERE m.id = $1`,
-      [messageId, shardNo, status],
-    );
+    await this.runtime.statements.ends.submit({ messageId, shardNo, status });
     return status;
   }
 

@@ -1,0 +1,127 @@
+import type { PushSpec } from '@herald/push';
+import { insertMessage } from '@herald/push';
+import { createDevice, createTenantFixture, createTestContext, type TestContext } from '@herald/testing';
+import type { LedgerRow } from './ledger.writer';
+import { ShardStatements } from './shard.statements';
+
+const spec = (rids: string[]): PushSpec => ({
+  platform: 'all',
+  audience: { all: false, registration_id: rids },
+  notification: { alert: 'hi' },
+  options: { sendno: '0', time_to_live: 86_400 },
+});
+
+const sent = (deviceId: string): LedgerRow => ({
+  deviceId,
+  channel: 'gateway',
+  state: 'sent',
+  reason: null,
+  providerMessageId: null,
+  providerStatus: null,
+  attempts: 1,
+});
+
+describe('shard statements shared by concurrent jobs (real PostgreSQL)', () => {
+  let ctx: TestContext;
+  let statements: ShardStatements;
+  let appId: string;
+  const devices: { id: string; rid: string }[] = [];
+
+  beforeAll(async () => {
+    ctx = await createTestContext();
+    statements = new ShardStatements(ctx.db);
+    const fixture = await createTenantFixture(ctx.db, ctx.config);
+    appId = fixture.app.app.id;
+    for (let i = 0; i < 3; i++) {
+      const d = await createDevice(ctx.db, ctx.config, fixture.app.app, { channel: 'gateway' });
+      devices.push({ id: d.device.id, rid: d.device.registrationId });
+    }
+  });
+  afterAll(() => ctx.close());
+
+  const unicast = async (rid: string) =>
+    (await insertMessage(ctx.db, { appId, spec: spec([rid]), singleShard: true }))!;
+  const message = async (id: string) =>
+    (
+      await ctx.db.query<{ status: string; shards_done: number }[]>(
+        `SELECT status, shards_done FROM messages WHERE id = $1`,
+        [id],
+      )
+    )[0];
+  const counters = async (id: string) =>
+    (
+      await ctx.db.query<{ targets: number; sent: number }[]>(
+        `SELECT targets::int, sent::int FROM message_counters WHERE message_id = $1 AND channel = 'gateway'`,
+        [id],
+      )
+    )[0];
+
+  it('claims, records and finishes several unicasts in one statement each, every count exact', async () => {
+    const ids = await Promise.all(devices.map((d) => unicast(d.rid)));
+    const claims = await Promise.all(
+      ids.map((messageId) => statements.claims.submit({ messageId, shardNo: 0 })),
+    );
+    claims.forEach((c) => {
+      expect(c?.msg.app_id).toBe(appId);
+      expect(c?.shard.attempts).toBe(1);
+    });
+    // Submitted in the same turn: one statement for the three pages, each page its own answer.
+    const pages = await Promise.all(
+      ids.map((messageId, i) =>
+        statements.outcomes.submit({ messageId, appId, rows: [sent(devices[i].id)] }),
+      ),
+    );
+    expect(pages).toEqual(devices.map((d) => [d.id]));
+    // The same pages again (a redelivered job): nothing is counted twice, nothing is newly sent.
+    const again = await Promise.all(
+      ids.map((messageId, i) =>
+        statements.outcomes.submit({ messageId, appId, rows: [sent(devices[i].id)] }),
+      ),
+    );
+    expect(again).toEqual([[], [], []]);
+    await Promise.all(
+      ids.map((messageId) => statements.ends.submit({ messageId, shardNo: 0, status: 'done' })),
+    );
+    for (const id of ids) {
+      expect(await message(id)).toEqual({ status: 'completed', shards_done: 1 });
+      expect(await counters(id)).toEqual({ targets: 1, sent: 1 });
+    }
+    // A finished shard is not claimed again, and finishing it again changes nothing.
+    expect(await statements.claims.submit({ messageId: ids[0], shardNo: 0 })).toBeUndefined();
+    await statements.ends.submit({ messageId: ids[0], shardNo: 0, status: 'done' });
+    expect(await message(ids[0])).toEqual({ status: 'completed', shards_done: 1 });
+  });
+
+  it('leaves a broadcast shard and a cancelled message to the general path', async () => {
+    const broadcast = (await insertMessage(ctx.db, {
+      appId,
+      spec: { ...spec([]), audience: { all: true } },
+      singleShard: false,
+    }))!;
+    const cancelled = await unicast(devices[0].rid);
+    await ctx.db.query(`UPDATE messages SET status = 'cancelled' WHERE id = $1`, [cancelled]);
+    const [a, b] = await Promise.all([
+      statements.claims.submit({ messageId: broadcast, shardNo: 0 }),
+      statements.claims.submit({ messageId: cancelled, shardNo: 0 }),
+    ]);
+    expect(a).toBeUndefined();
+    expect(b).toBeUndefined();
+    const [{ status }] = await ctx.db.query<{ status: string }[]>(
+      `SELECT status FROM message_shards WHERE message_id = $1`,
+      [cancelled],
+    );
+    expect(status).toBe('pending');
+  });
+
+  it('a page the database refuses fails only its own job', async () => {
+    const good = await unicast(devices[1].rid);
+    const results = await Promise.allSettled([
+      statements.outcomes.submit({ messageId: good, appId, rows: [sent(devices[1].id)] }),
+      // A message that does not exist breaks the ledger's foreign key.
+      statements.outcomes.submit({ messageId: '999999999', appId, rows: [sent(devices[2].id)] }),
+    ]);
+    expect(results[0]).toEqual({ status: 'fulfilled', value: [devices[1].id] });
+    expect(results[1].status).toBe('rejected');
+    expect(await counters(good)).toEqual({ targets: 1, sent: 1 });
+  });
+});

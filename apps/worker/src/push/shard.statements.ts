@@ -1,0 +1,145 @@
+import type { DataSource } from 'typeorm';
+import { preparedQuery } from '@herald/db';
+import { MicroBatcher } from '@herald/platform';
+import type { PushSpec } from '@herald/push';
+import { recordOutcomePages, type OutcomePage } from './ledger.writer';
+
+export interface MessageRow {
+  app_id: string;
+  status: string;
+  request: PushSpec;
+  created_at: Date;
+  correlation_id: string | null;
+  shards_total: number | null;
+}
+
+export interface ClaimedShard {
+  from: string;
+  to: string;
+  attempts: number;
+}
+
+export interface ShardKey {
+  messageId: string;
+  shardNo: number;
+}
+
+export type ShardEnd = ShardKey & { status: 'done' | 'cancelled' };
+
+/**
+ * The statements below read their arrays through `(SELECT $n)`: the planner then cannot see how long
+ * they are, plans a prepared statement's fifth call like its first, and keeps one generic plan for it
+ * (with the array visible, each call looked cheaper to plan afresh, and planning was most of its cost).
+ */
+
+/**
+ * Claims the shards of single-shard messages (unicasts and small lists) that are still open, with
+ * their message, in one statement: `running`, one more attempt. The claim is committed without
+ * waiting for the WAL flush (`synchronous_commit` off for this transaction only): it is visible at
+ * once to recall and to a redelivered job like any commit, and if PostgreSQL itself crashes before
+ * the flush, the claim is lost only together with everything the shard wrote after it — every later
+ * synchronous commit (the ledger) flushes the WAL up to and including it. A lost claim is therefore
+ * the same as a shard never started. Answers `undefined` for a shard it did not claim (a broadcast's
+ * shard, a finished shard, a message no longer sending): the caller then takes the general path.
+ */
+export async function claimSingleShards(
+  db: DataSource,
+  keys: ShardKey[],
+): Promise<({ msg: MessageRow; shard: ClaimedShard } | undefined)[]> {
+  const rows = await preparedQuery<MessageRow & ClaimedShard & { message_id: string; shard_no: number }>(
+    db,
+    'herald-claim-single-shards',
+    `WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+     u AS (SELECT * FROM unnest((SELECT $1::bigint[]), (SELECT $2::int[])) AS u(message_id, shard_no)),
+     s AS (
+       UPDATE message_shards s SET status = 'running', attempts = s.attempts + 1
+         FROM u, messages m, cfg
+        WHERE s.message_id = u.message_id AND s.shard_no = u.shard_no AND s.status IN ('pending', 'running')
+          AND m.id = s.message_id AND m.status = 'sending' AND COALESCE(m.shards_total, 1) <= 1
+          AND cfg.v IS NOT NULL
+       RETURNING s.message_id, s.shard_no, s.from_device_id, s.to_device_id, s.attempts)
+     SELECT s.message_id::text AS message_id, s.shard_no, s.from_device_id::text AS "from",
+            s.to_device_id::text AS "to", s.attempts, m.app_id, m.status, m.request, m.created_at,
+            m.correlation_id, m.shards_total
+       FROM s JOIN messages m ON m.id = s.message_id`,
+    [keys.map((k) => k.messageId), keys.map((k) => k.shardNo)],
+  );
+  const byKey = new Map(rows.map((r) => [`${r.message_id}/${r.shard_no}`, r]));
+  return keys.map((k) => {
+    const r = byKey.get(`${k.messageId}/${k.shardNo}`);
+    if (!r) return undefined;
+    const { from, to, attempts, message_id: _m, shard_no: _s, ...msg } = r;
+    return { msg, shard: { from, to, attempts } };
+  });
+}
+
+/**
+ * Marks shards finished, once each (only a `running` one moves), and their messages completed when
+ * the last shard of each is. One statement for shards of any messages.
+ */
+export async function finishShards(db: DataSource, ends: ShardEnd[]): Promise<void> {
+  await preparedQuery(
+    db,
+    'herald-finish-shards',
+    `WITH u AS (
+       SELECT * FROM unnest((SELECT $1::bigint[]), (SELECT $2::int[]), (SELECT $3::text[])) AS u(message_id, shard_no, status)
+     ),
+     s AS (
+       UPDATE message_shards ms SET status = u.status, completed_at = now()
+         FROM u
+        WHERE ms.message_id = u.message_id AND ms.shard_no = u.shard_no AND ms.status = 'running'
+       RETURNING ms.message_id
+     ), c AS (SELECT message_id, count(*)::int AS n FROM s GROUP BY message_id)
+     UPDATE messages m
+        SET shards_done = m.shards_done + c.n,
+            status = CASE WHEN m.status = 'sending' AND m.shards_done + c.n >= m.shards_total
+                          THEN 'completed' ELSE m.status END,
+            completed_at = CASE WHEN m.status = 'sending' AND m.shards_done + c.n >= m.shards_total
+                                THEN now() ELSE m.completed_at END
+       FROM c WHERE m.id = c.message_id`,
+    [ends.map((e) => e.messageId), ends.map((e) => e.shardNo), ends.map((e) => e.status)],
+  );
+}
+
+/**
+ * The shard jobs of one worker process share their bookkeeping statements: the claims, ledger pages
+ * and shard ends that concurrent jobs issue in the same turn of the event loop go to PostgreSQL as one
+ * statement each (under unicast load, one per several messages instead of one per message). If a
+ * shared statement fails, each item is run alone, so one bad item fails only its own job.
+ */
+export class ShardStatements {
+  readonly claims: MicroBatcher<ShardKey, { msg: MessageRow; shard: ClaimedShard } | undefined>;
+  readonly outcomes: MicroBatcher<OutcomePage, string[]>;
+  readonly ends: MicroBatcher<ShardEnd, undefined>;
+
+  constructor(db: DataSource) {
+    this.claims = new MicroBatcher({ run: alone((keys) => claimSingleShards(db, keys)) });
+    // A broadcast page is 2,000 rows: a few pages per statement at most.
+    this.outcomes = new MicroBatcher({ run: alone((pages) => recordOutcomePages(db, pages)), maxBatch: 8 });
+    this.ends = new MicroBatcher({
+      run: alone(async (ends) => {
+        await finishShards(db, ends);
+        return ends.map(() => undefined);
+      }),
+    });
+  }
+}
+
+/** Runs a batch; if the shared statement fails and there was more than one item, runs each alone. */
+function alone<I, O>(run: (items: I[]) => Promise<O[]>): (items: I[]) => Promise<(O | Error)[]> {
+  return async (items) => {
+    try {
+      return await run(items);
+    } catch (err) {
+      if (items.length === 1) throw err;
+      return Promise.all(
+        items.map((item) =>
+          run([item]).then(
+            ([answer]) => answer,
+            (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+          ),
+        ),
+      );
+    }
+  };
+}
