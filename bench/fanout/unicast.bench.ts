@@ -253,7 +253,11 @@ async function main(): Promise<void> {
         name,
         env,
         process.env.BENCH_CPU_PROF
-          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, `--cpu-prof-name=${name}.cpuprofile`]
+          ? [
+              '--cpu-prof',
+              `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`,
+              `--cpu-prof-name=${name}.cpuprofile`,
+            ]
           : [],
       ),
     );
@@ -305,9 +309,10 @@ async function main(): Promise<void> {
       const lcpu = others.map((pid, i) => (cpuUs(pid) ?? 0) - lcpu0[i]);
       const names = [...procs.map((p) => p.name), 'redis', 'clients'];
       latencyCpu.push(
-        [...names.map((n, i) => `${n} ${(lcpu[i] / l.sent).toFixed(0)}`), `postgres ${(pgUs / l.sent).toFixed(0)}`].join(
-          ', ',
-        ),
+        [
+          ...names.map((n, i) => `${n} ${(lcpu[i] / l.sent).toFixed(0)}`),
+          `postgres ${(pgUs / l.sent).toFixed(0)}`,
+        ].join(', '),
       );
       tput.push(t.perSecond);
       p50s.push(l.p50);
