@@ -4,6 +4,7 @@ import { PushPipeline1763850000000 } from './1763850000000-push-pipeline';
 import { TokenHygiene1763860000000 } from './1763860000000-token-hygiene';
 import { Campaigns1763870000000 } from './1763870000000-campaigns';
 import { Dashboard1763880000000 } from './1763880000000-dashboard';
+import { SegmentIndex1763890000000 } from './1763890000000-segment-index';
 
 /** Every migration, in order. Listed explicitly so bundled builds and tests run the same set. */
 export const migrations = [
@@ -13,4 +14,5 @@ export const migrations = [
   TokenHygiene1763860000000,
   Campaigns1763870000000,
   Dashboard1763880000000,
+  SegmentIndex1763890000000,
 ];

@@ -16,9 +16,9 @@ export type ApnsEnvironment = 'sandbox' | 'production';
 @Index('devices_active_scan_idx', { synchronize: false })
 @Index('devices_active_channel_scan_idx', { synchronize: false })
 @Index('devices_language_idx', { synchronize: false })
-@Index('devices_country_idx', { synchronize: false })
 @Index('devices_status_idx', { synchronize: false })
 @Index('devices_app_version_idx', { synchronize: false })
+@Index('devices_segment_idx', { synchronize: false })
 export class DeviceEntity {
   @PrimaryGeneratedColumn('identity', { type: 'bigint', generatedIdentity: 'ALWAYS' })
   id!: string;
