@@ -49,6 +49,8 @@ function writeCalls(pid: number): number {
   return m ? Number(m[1]) : NaN;
 }
 const ONLINE = 200;
+/** What the failed POSTs of the latency phase got (status or network error), printed at the end. */
+const errorKinds = new Map<string, number>();
 const TENANT = 'bench-unicast';
 
 interface App {
@@ -203,8 +205,16 @@ async function latency(
       sent++;
       inFlight.push(
         post(agent, port, app.basicAuth, pushBody(rid)).then(
-          (s) => void (s !== 200 && errors++),
-          () => void errors++,
+          (s) => {
+            if (s !== 200) {
+              errors++;
+              errorKinds.set(String(s), (errorKinds.get(String(s)) ?? 0) + 1);
+            }
+          },
+          (err: Error) => {
+            errors++;
+            errorKinds.set(err.message, (errorKinds.get(err.message) ?? 0) + 1);
+          },
         ),
       );
     }
@@ -338,6 +348,7 @@ async function main(): Promise<void> {
       `\nmedians: ${t.toFixed(0)} accepted pushes/s (bar ≥ 2,000: ${t >= 2000 ? 'met' : 'NOT MET'}); ` +
         `receipt p50 ${p50} ms (bar ≤ 20: ${p50 <= 20 ? 'met' : 'NOT MET'}), p99 ${p99} ms (bar ≤ 100: ${p99 <= 100 ? 'met' : 'NOT MET'})`,
     );
+    if (errorKinds.size > 0) console.log(`\nfailed POSTs: ${JSON.stringify(Object.fromEntries(errorKinds))}`);
     console.log(`\nCPU µs per push in the latency phase (until drained):`);
     latencyCpu.forEach((c, i) => console.log(`- run ${i + 1}: ${c}`));
     console.log(
