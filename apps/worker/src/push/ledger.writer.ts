@@ -78,13 +78,15 @@ export async function recordOutcomePages(db: DataSource, pages: OutcomePage[]): 
        SELECT message_id, channel, count(*), count(*) FILTER (WHERE state = 'sent'),
               count(*) FILTER (WHERE state <> 'sent')
          FROM counted GROUP BY message_id, channel
+        -- One lock order for every statement: two batches holding pages of the same messages never deadlock.
+        ORDER BY message_id, channel
        ON CONFLICT (message_id, channel) DO UPDATE
          SET targets = mc.targets + excluded.targets, sent = mc.sent + excluded.sent,
              failed = mc.failed + excluded.failed
      ), failures AS (
        INSERT INTO message_failures AS mf (message_id, channel, reason, count)
        SELECT message_id, channel, reason, count(*) FROM counted WHERE state <> 'sent'
-        GROUP BY message_id, channel, reason
+        GROUP BY message_id, channel, reason ORDER BY message_id, channel, reason
        ON CONFLICT (message_id, channel, reason) DO UPDATE SET count = mf.count + excluded.count
      )
      SELECT message_id::text AS m, device_id::text AS id FROM counted WHERE state = 'sent'`,
