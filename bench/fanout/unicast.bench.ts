@@ -191,7 +191,9 @@ async function latency(
   devices: Devices,
 ): Promise<{ p50: number; p99: number; sent: number; received: number; errors: number }> {
   await devices.stats(true);
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+  // FIFO: every socket stays busy; LIFO left some idle past the api's keep-alive timeout, and reusing
+  // one as the server closed it failed a POST now and then with ECONNRESET (the client's race, not Herald).
+  const agent = new Agent({ keepAlive: true, maxSockets: 64, scheduling: 'fifo' });
   const total = RATE * SECONDS;
   let sent = 0;
   let errors = 0;
