@@ -85,7 +85,7 @@ class Connection {
  * One server → client text frame, encoded once with its WebSocket header (RFC 6455 §5.2: FIN, text
  * opcode, unmasked as a server's frames are) and written to every socket it goes to.
  */
-class WireFrame {
+export class WireFrame {
   readonly text: string;
   readonly wire: Buffer;
 
@@ -117,13 +117,23 @@ interface WsInternals {
  * through `ws` when it holds anything back (it queues only for compression, which is off here), so a
  * frame never overtakes an earlier one.
  */
-function writeFrame(ws: WebSocket, frame: WireFrame): void {
+export function writeFrame(ws: WebSocket, frame: WireFrame): void {
+  if (canWriteDirect(ws)) (ws as unknown as Required<WsInternals>)._socket.write(frame.wire);
+  else ws.send(frame.text);
+}
+
+/**
+ * Whether `ws` lets a frame be written straight to its socket now: open, and nothing queued in its
+ * sender. Relies on `ws` internals (`_socket`, `_sender._queue`); `wire-frame.spec.ts` fails if a
+ * `ws` upgrade changes them, rather than the gateway quietly taking the slower path.
+ */
+export function canWriteDirect(ws: WebSocket): boolean {
   const internals = ws as unknown as WsInternals;
-  if (ws.readyState === WebSocket.OPEN && internals._socket && internals._sender?._queue?.length === 0) {
-    internals._socket.write(frame.wire);
-  } else {
-    ws.send(frame.text);
-  }
+  return (
+    ws.readyState === WebSocket.OPEN &&
+    typeof internals._socket?.write === 'function' &&
+    internals._sender?._queue?.length === 0
+  );
 }
 
 const CONN = Symbol('herald.connection');
