@@ -592,13 +592,14 @@ describe('audience compiler, estimate and scan on PostgreSQL', () => {
     expect((await audience.estimate(appF.id, compiled)).total).toBe(5000);
   });
 
-  it('reads an audience of registration ids by their index, even in an app the planner has no statistics for', async () => {
+  it('reads an audience of registration ids or aliases by their index, even in an app the planner has no statistics for', async () => {
     // Not analysed: to the planner the new app could be empty, and walking its id index in order (the
     // scan's ORDER BY … LIMIT) would look as cheap as the lookup — 20,000 rows read for one device.
     const appE = (await createApp(ctx.db, ctx.config, await createTenant(ctx.db))).app;
     await ctx.db.query(
-      `INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel)
-       SELECT $1::uuid, 'keyed' || g, 'h', 'android', 'fcm' FROM generate_series(1, 20000) g`,
+      `INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel, alias)
+       SELECT $1::uuid, 'keyed' || g, 'h', 'android', 'fcm', CASE WHEN g % 10 = 0 THEN 'al' || g END
+         FROM generate_series(1, 20000) g`,
       [appE.id],
     );
     const compiled = await audience.compile(
@@ -618,5 +619,21 @@ describe('audience compiler, estimate and scan on PostgreSQL', () => {
     expect(await match({ registration_id: ['keyed7', 'keyed19999', rid.gw_en] }, 'all', appE)).toHaveLength(
       2,
     );
+    // Aliases likewise, through the alias index (and never another app's devices of the same alias).
+    const byAlias = await audience.compile(
+      appE.id,
+      parsePushTarget({ platform: 'all', audience: { alias: ['al70', 'al19990', 'alice'] } }),
+    );
+    const aliasPlan = (
+      await ctx.db.query<{ 'QUERY PLAN': string }[]>(
+        `EXPLAIN SELECT d.id FROM ${byAlias.from} d WHERE ${byAlias.where} ORDER BY d.id LIMIT 2000`,
+        byAlias.params,
+      )
+    )
+      .map((r) => r['QUERY PLAN'])
+      .join('\n');
+    expect(aliasPlan).toMatch(/devices_alias_idx/);
+    expect(aliasPlan).not.toMatch(/devices_active_scan_idx/);
+    expect(await match({ alias: ['al70', 'al19990', 'alice'] }, 'all', appE)).toHaveLength(2);
   });
 });
