@@ -9,8 +9,8 @@ import type { Audience, AudienceFilter, FilterLeaf, PushTarget, VersionRange } f
  */
 export interface CompiledAudience {
   /**
-   * The row source the WHERE clause reads as `d`: `devices`, or for an audience of registration ids a
-   * subquery of just those devices (see {@link compileAudience}).
+   * The row source the WHERE clause reads as `d`: `devices`, or for an audience of registration ids or
+   * aliases a subquery of just those devices (see `keyedSource`).
    */
   from: string;
   where: string;

@@ -23,7 +23,7 @@ import {
   type TenantFixture,
   type TestContext,
 } from '@herald/testing';
-import { recordOutcomes, type LedgerRow } from '../push/ledger.writer';
+import { recordOutcomePages, type LedgerRow } from '../push/ledger.writer';
 import { PushRuntime } from '../push/push.runtime';
 import { FeedbackMetrics } from './feedback.metrics';
 import { FEEDBACK_HANDLERS, FEEDBACK_PROVIDERS } from './feedback.providers';
@@ -129,7 +129,7 @@ describe('token hygiene worker (real PostgreSQL, Redis, fake APNs and FCM)', () 
         attempts: 1,
       };
     });
-    await recordOutcomes(ctx.db, messageId, appId, rows);
+    await recordOutcomePages(ctx.db, [{ messageId, appId, rows }]);
     return devices.flatMap((d, i) => {
       const o = outcomes[i];
       if (o.kind !== 'invalid_token') return [];

@@ -23,26 +23,14 @@ export interface OutcomePage {
 }
 
 /**
- * Records the outcomes of one page of a shard in one statement: a ledger row per device, and — only
- * for rows this statement created or moved out of a non-final state — the counters and failure
- * reasons. A redelivered shard, a retried statement or a gateway ack that arrived first can therefore
- * never count a device twice (architecture invariant 6). Returns the ids of devices newly sent.
- */
-export async function recordOutcomes(
-  db: DataSource,
-  messageId: string,
-  appId: string,
-  rows: LedgerRow[],
-): Promise<string[]> {
-  const [sent] = await recordOutcomePages(db, [{ messageId, appId, rows }]);
-  return sent;
-}
-
-/**
- * {@link recordOutcomes} for pages of several messages in one statement (the worker's concurrent
- * unicast jobs share it): answers each page's newly sent device ids, in order. A device may appear in
- * one page per message at most (PostgreSQL refuses to update a row twice in one statement); a page's
- * devices are distinct, and two pages of one batch are of different messages or disjoint shards.
+ * Records the outcomes of pages of a shard in one statement — pages of several messages at once when
+ * concurrent jobs share it (`ShardStatements`): a ledger row per device, and — only for rows this
+ * statement created or moved out of a non-final state — the counters and failure reasons. A
+ * redelivered shard, a retried statement or a gateway ack that arrived first can therefore never
+ * count a device twice (architecture invariant 6). Answers each page's newly sent device ids. A device
+ * may appear in one page per message at most (PostgreSQL refuses to update a row twice in one
+ * statement); a page's devices are distinct, and two pages of one batch are of different messages or
+ * disjoint shards.
  */
 export async function recordOutcomePages(db: DataSource, pages: OutcomePage[]): Promise<string[][]> {
   // Column arrays filled in one pass (a broadcast records 1,000,000 rows: no object per row).
@@ -126,17 +114,10 @@ export async function recordOutcomePages(db: DataSource, pages: OutcomePage[]): 
       cols.attempts,
     ],
   );
-  const sent = new Map<string, string[]>(pages.map((p) => [p.messageId, []]));
-  for (const r of result) sent.get(r.m)?.push(r.id);
-  const pagesOf = new Map<string, number>();
-  for (const p of pages) pagesOf.set(p.messageId, (pagesOf.get(p.messageId) ?? 0) + 1);
-  // Two pages of one message in a batch (disjoint shards) share its list: each keeps its own devices.
-  return pages.map((p) => {
-    const all = sent.get(p.messageId) ?? [];
-    if (pagesOf.get(p.messageId) === 1) return all;
-    const mine = new Set(p.rows.map((r) => r.deviceId));
-    return all.filter((id) => mine.has(id));
-  });
+  const sent = new Set(result.map((r) => `${r.m}/${r.id}`));
+  return pages.map((p) =>
+    p.rows.filter((r) => sent.has(`${p.messageId}/${r.deviceId}`)).map((r) => r.deviceId),
+  );
 }
 
 /**
