@@ -1,7 +1,13 @@
+import { TOKEN_ENDPOINT_UNAVAILABLE } from './google-token.exchange';
 import type { DeliveryOutcome } from './outcome';
 
 /** FCM asks senders over quota to back off for at least a minute. */
 export const FCM_QUOTA_BACKOFF_MS = 60_000;
+
+/** The token exchange could not be done now (endpoint unreachable or unwell): retried later. */
+export const TOKEN_EXCHANGE_FAILED = 'transport: token exchange failed';
+/** FCM refused the access token: the client fetches a new one once. */
+export const TOKEN_REFUSED = 'credential: UNAUTHENTICATED';
 
 const TRANSPORT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|EAI_AGAIN|ENOTFOUND|socket hang up|network|timeout/i;
 
@@ -49,7 +55,7 @@ export function mapFcmError(error: FcmError | undefined): DeliveryOutcome {
     case 'messaging/third-party-auth-error':
       return { kind: 'permanent', reason: 'THIRD_PARTY_AUTH_ERROR', status: 401 };
     case 'messaging/authentication-error':
-      return { kind: 'permanent', reason: 'credential: UNAUTHENTICATED', status: 401 };
+      return { kind: 'permanent', reason: TOKEN_REFUSED, status: 401 };
     case 'messaging/payload-size-limit-exceeded':
       return { kind: 'permanent', reason: 'payload_too_large', status: 400 };
     case 'app/network-error':
@@ -57,7 +63,9 @@ export function mapFcmError(error: FcmError | undefined): DeliveryOutcome {
       return { kind: 'retryable', reason: `transport: ${code}` };
     case 'app/invalid-credential':
       // The token exchange failed: unreachable is transient, a refused assertion is the key's fault.
-      if (TRANSPORT.test(message)) return { kind: 'retryable', reason: 'transport: token exchange failed' };
+      if (TRANSPORT.test(message) || message.startsWith(TOKEN_ENDPOINT_UNAVAILABLE)) {
+        return { kind: 'retryable', reason: TOKEN_EXCHANGE_FAILED };
+      }
       return { kind: 'permanent', reason: 'credential: token exchange refused' };
     default:
       return { kind: 'retryable', reason: `unknown: ${code}` };

@@ -68,6 +68,16 @@ describe('FcmClient against the fake FCM', () => {
     expect(fake.stats().requests).toBe(0);
   });
 
+  it('answers retryable, not a refused key, while the Google token endpoint is unwell (5xx, 429)', async () => {
+    for (const status of [503, 429]) {
+      fake.failTokenExchanges(status, 1);
+      const c = client();
+      expect(await c.send([note('tok-a-0000000000000001')])).toEqual([
+        { kind: 'retryable', reason: 'transport: token exchange failed' },
+      ]);
+    }
+  });
+
   it('answers retryable when the endpoint is unreachable', async () => {
     const c = new FcmClient(account, { endpoint: 'https://127.0.0.1:1', ca: [fake.ca] });
     clients.push(c);

@@ -5,7 +5,7 @@ import type { Credential, GoogleOAuthAccessToken } from 'firebase-admin/app';
 import type { FcmServiceAccount } from './credentials.types';
 import { EndpointAgent } from './endpoint.agent';
 import type { FcmMessage } from './fcm-payload.builder';
-import { mapFcmError, mapFcmResponse } from './fcm-outcome.mapper';
+import { mapFcmError, mapFcmResponse, TOKEN_EXCHANGE_FAILED, TOKEN_REFUSED } from './fcm-outcome.mapper';
 import { FcmRequestBodies } from './fcm-request.body';
 import { DeadlineSweep, RequestWindow, type WindowBatch } from './request-window';
 import { GoogleTokenExchange } from './google-token.exchange';
@@ -126,7 +126,6 @@ export class FcmClient {
   private bearerExpiresAt = 0;
   private refreshAt = 0;
   private fetchingToken = false;
-  private sweeper?: NodeJS.Timeout;
   private readonly pinger: NodeJS.Timeout;
 
   constructor(account: FcmServiceAccount, options: FcmClientOptions = {}) {
@@ -345,7 +344,6 @@ export class FcmClient {
 }
 
 /** The outcome of a 401 without an `FcmError` detail: FCM refused Herald's access token. */
-const TOKEN_REFUSED = 'credential: UNAUTHENTICATED';
 const TIMEOUT = 'transport: request timeout';
 const CLOSED = 'transport: client is closed';
 
@@ -369,8 +367,8 @@ function bodyText(data: Buffer[] | undefined): string {
 }
 
 /**
- * A stream refused by GOAWAY or cut by a closing connection was not (fully) taken: send it again once,
- * now. A timeout is left to the caller's retry policy: FCM may well have taken that request.
+ * A stream refused by GOAWAY or cut by a closing connection was not (fully) taken: send it again at
+ * once (up to `MAX_RETRIES` times in all). A timeout is left to the caller's retry policy: FCM may well have taken that request.
  */
 function resendNow(outcome: DeliveryOutcome): boolean {
   return (
@@ -380,7 +378,7 @@ function resendNow(outcome: DeliveryOutcome): boolean {
     outcome.reason !== TIMEOUT &&
     outcome.reason !== CLOSED &&
     // The token endpoint being unreachable is not helped by asking it again at once.
-    outcome.reason !== 'transport: token exchange failed'
+    outcome.reason !== TOKEN_EXCHANGE_FAILED
   );
 }
 

@@ -15,13 +15,17 @@ export interface GoogleAccessToken {
   expiresIn: number;
 }
 
+/** How a token exchange failure begins when the endpoint answered 5xx or 429: worth retrying. */
+export const TOKEN_ENDPOINT_UNAVAILABLE = 'token endpoint unavailable';
+
 /**
  * A service account's OAuth 2.0 JWT-bearer grant (RFC 7523, Google's "server-to-server" flow), what
  * google-auth-library's `JWT.authorize()` does: an RS256 assertion `{iss, scope, aud, iat, exp}` signed
  * with the account's key, POSTed as a form to the token endpoint, which answers an access token. The
  * request goes through `agent`, so an `EndpointAgent` carries it to `HERALD_FCM_ENDPOINT` (`/token`).
  *
- * Errors say whether Google answered at all (so an outage is retried and a refused key is not) and
+ * Errors say whether the endpoint could not answer — unreachable (a transport error) or unwell (5xx,
+ * 429: {@link TOKEN_ENDPOINT_UNAVAILABLE}) — so an outage is retried and a refused key is not; they
  * never include the assertion or the key.
  */
 export class GoogleTokenExchange {
@@ -36,6 +40,7 @@ export class GoogleTokenExchange {
   async fetch(): Promise<GoogleAccessToken> {
     const form = new URLSearchParams({ grant_type: GRANT_TYPE, assertion: this.assertion() }).toString();
     const { status, body } = await this.post(form);
+    if (status >= 500 || status === 429) throw new Error(`${TOKEN_ENDPOINT_UNAVAILABLE} (HTTP ${status})`);
     if (status !== 200) throw new Error(`token exchange refused with HTTP ${status}`);
     let answer: { access_token?: unknown; expires_in?: unknown };
     try {

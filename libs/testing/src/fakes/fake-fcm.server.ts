@@ -138,6 +138,7 @@ export class FakeFcmServer {
   private counters = freshCounters();
   private url_ = '';
   private messageSeq = 0;
+  private tokenOutages: { status: number; times: number } | undefined;
 
   private constructor(
     private readonly server: Server,
@@ -229,6 +230,11 @@ export class FakeFcmServer {
 
   setGoawayAfter(streams: number | undefined): void {
     this.options.goawayAfterStreams = streams;
+  }
+
+  /** The next `times` token exchanges answer `status` (a 503 or 429: Google's token endpoint unwell). */
+  failTokenExchanges(status: number, times: number): void {
+    this.tokenOutages = { status, times };
   }
 
   /** Forgets every access token issued so far, as Google does when one is revoked or expires. */
@@ -325,6 +331,10 @@ export class FakeFcmServer {
 
   private onToken(body: string, reply: Reply): void {
     this.counters.tokenExchanges += 1;
+    if (this.tokenOutages && this.tokenOutages.times > 0) {
+      this.tokenOutages.times -= 1;
+      return reply(this.tokenOutages.status, { error: 'temporarily_unavailable' });
+    }
     const form = new URLSearchParams(body);
     const assertion = form.get('assertion') ?? '';
     const refuse = (description: string): void =>
