@@ -3,3 +3,4 @@ export { createDataSource, dataSourceOptions, runMigrations } from './data-sourc
 export type { DatabaseSettings } from './data-source';
 export { DbModule } from './db.module';
 export { preparedQuery } from './prepared-query';
+export { refusedByContent, sqlState } from './statement-error';

@@ -1,4 +1,4 @@
-import { MicroBatcher } from './micro-batcher';
+import { MicroBatcher, splitOnFailure } from './micro-batcher';
 
 describe('MicroBatcher', () => {
   it('runs the items submitted in one turn together, and answers each caller with its own result', async () => {
@@ -68,5 +68,39 @@ describe('MicroBatcher', () => {
     release.shift()!();
     expect(await Promise.all([...first, ...later])).toEqual([1, 2, 3, 4, 5]);
     expect(batches).toEqual([[1, 2], [3, 4], [5]]);
+  });
+});
+
+describe('splitOnFailure', () => {
+  // A shared call that fails whenever a 'bad' item is in it, as PostgreSQL refuses a whole statement.
+  const calls: string[][] = [];
+  const run = async (items: string[]) => {
+    calls.push(items);
+    if (items.includes('bad')) throw Object.assign(new Error(`refused: ${items.join()}`), { refused: true });
+    return items.map((i) => i.toUpperCase());
+  };
+  const refused = (err: unknown) => (err as { refused?: boolean }).refused === true;
+  beforeEach(() => (calls.length = 0));
+
+  it('answers a batch that succeeds with one call', async () => {
+    expect(await splitOnFailure(run, refused)(['a', 'b'])).toEqual(['A', 'B']);
+    expect(calls).toEqual([['a', 'b']]);
+  });
+
+  it('runs each item alone after a refusal: the error reaches only the item at fault', async () => {
+    const answers = await splitOnFailure(run, refused)(['a', 'bad', 'c']);
+    expect(answers[0]).toBe('A');
+    expect(answers[1]).toBeInstanceOf(Error);
+    expect(answers[2]).toBe('C');
+    expect(calls).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+  });
+
+  it('fails the whole batch at once when the failure would only repeat per item', async () => {
+    const down = async (items: string[]) => {
+      calls.push(items);
+      throw new Error('no connection');
+    };
+    await expect(splitOnFailure(down, refused)(['a', 'b'])).rejects.toThrow('no connection');
+    expect(calls).toEqual([['a', 'b']]);
   });
 });

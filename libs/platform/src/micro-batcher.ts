@@ -83,3 +83,30 @@ export class MicroBatcher<I, O> {
     });
   }
 }
+
+/**
+ * A batch `run` that shares one call for the whole batch and, if that call fails and `split(err)`
+ * says the failure came from what an item holds (PostgreSQL refused a value, a constraint, a
+ * deadlock), runs each item alone, so the error reaches only the item at fault. A failure that would
+ * only repeat per item (no connection) fails the whole batch at once.
+ */
+export function splitOnFailure<I, O>(
+  run: (items: I[]) => Promise<O[]>,
+  split: (err: unknown) => boolean,
+): (items: I[]) => Promise<(O | Error)[]> {
+  return async (items) => {
+    try {
+      return await run(items);
+    } catch (err) {
+      if (items.length === 1 || !split(err)) throw err;
+      return Promise.all(
+        items.map((item) =>
+          run([item]).then(
+            ([answer]) => answer,
+            (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
+          ),
+        ),
+      );
+    }
+  };
+}

@@ -14,7 +14,7 @@ import {
   normaliseProvince,
   normaliseTimezone,
 } from './device-normaliser';
-import { refusedByContent } from '../http/statement-error';
+import { refusedByContent } from '@herald/db';
 import type { RegisterInput, UpdateInput } from './device.schemas';
 import { GeoIpService } from './geoip.service';
 

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { ERROR_CODES, type ErrorCode, HeraldError } from '@herald/common';
-import { sqlState } from './statement-error';
+import { sqlState } from '@herald/db';
 
 interface ErrorShape {
   status: number;

@@ -8,7 +8,7 @@ import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { EnvelopeCipher } from '@herald/crypto';
 import type { AppEntity } from '@herald/db';
 import { heraldMetrics } from '@herald/metrics';
-import { MicroBatcher, QueueService } from '@herald/platform';
+import { MicroBatcher, QueueService, splitOnFailure } from '@herald/platform';
 import {
   insertMessage,
   insertMessages,
@@ -23,7 +23,7 @@ import {
   type PushSpec,
   type TargetedMessage,
 } from '@herald/push';
-import { refusedByContent } from '../http/statement-error';
+import { refusedByContent } from '@herald/db';
 
 export interface PushResult {
   sendno: string;
@@ -60,8 +60,13 @@ export class PushService {
   private readonly logger = new Logger('push');
   private readonly audience: AudienceService;
   private readonly cipher: EnvelopeCipher;
+  /**
+   * One statement for the batch; if PostgreSQL refuses it for its content, each message alone, so an
+   * error reaches only the request whose message caused it (a batch is never half written: the
+   * statement is atomic). A statement that could not run at all fails every request of the batch.
+   */
   private readonly inserts = new MicroBatcher<TargetedMessage, string | undefined>({
-    run: (items) => this.insertApart(items),
+    run: splitOnFailure((items) => insertMessages(this.db, items), refusedByContent),
     maxBatch: 64,
   });
   private readonly jobs = new MicroBatcher<PushJob, void>({
@@ -151,27 +156,6 @@ export class PushService {
     if ('replay' in outcome) return outcome.replay!;
     await this.enqueue(outcome.response.msg_id, singleShard, options.source);
     return outcome.response;
-  }
-
-  /**
-   * One statement for the batch; if PostgreSQL refuses it for its content, each message alone, so an
-   * error reaches only the request whose message caused it (a batch is never half written: the
-   * statement is atomic). A statement that could not run at all fails every request of the batch.
-   */
-  private async insertApart(items: TargetedMessage[]): Promise<(string | undefined | Error)[]> {
-    try {
-      return await insertMessages(this.db, items);
-    } catch (err) {
-      if (items.length === 1 || !refusedByContent(err)) throw err;
-      return Promise.all(
-        items.map((item) =>
-          insertMessages(this.db, [item]).then(
-            ([id]) => id,
-            (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
-          ),
-        ),
-      );
-    }
   }
 
   /**

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
-import { preparedQuery } from '@herald/db';
-import { MicroBatcher } from '@herald/platform';
+import { preparedQuery, refusedByContent } from '@herald/db';
+import { MicroBatcher, splitOnFailure } from '@herald/platform';
 import type { PushSpec } from '@herald/push';
 import { recordOutcomePages, type OutcomePage } from './ledger.writer';
 
@@ -104,8 +104,9 @@ export async function finishShards(db: DataSource, ends: ShardEnd[]): Promise<vo
 /**
  * The shard jobs of one worker process share their bookkeeping statements: the claims, ledger pages
  * and shard ends that concurrent jobs issue in the same turn of the event loop go to PostgreSQL as one
- * statement each (under unicast load, one per several messages instead of one per message). If a
- * shared statement fails, each item is run alone, so one bad item fails only its own job.
+ * statement each (under unicast load, one per several messages instead of one per message). If
+ * PostgreSQL refuses a shared statement for its content (or a deadlock), each item is run alone, so one
+ * bad item fails only its own job.
  */
 export class ShardStatements {
   readonly claims: MicroBatcher<ShardKey, { msg: MessageRow; shard: ClaimedShard } | undefined>;
@@ -113,33 +114,19 @@ export class ShardStatements {
   readonly ends: MicroBatcher<ShardEnd, undefined>;
 
   constructor(db: DataSource) {
-    this.claims = new MicroBatcher({ run: alone((keys) => claimSingleShards(db, keys)) });
+    this.claims = new MicroBatcher({
+      run: splitOnFailure((keys) => claimSingleShards(db, keys), refusedByContent),
+    });
     // A broadcast page is 2,000 rows: a few pages per statement at most.
-    this.outcomes = new MicroBatcher({ run: alone((pages) => recordOutcomePages(db, pages)), maxBatch: 8 });
+    this.outcomes = new MicroBatcher({
+      run: splitOnFailure((pages) => recordOutcomePages(db, pages), refusedByContent),
+      maxBatch: 8,
+    });
     this.ends = new MicroBatcher({
-      run: alone(async (ends) => {
+      run: splitOnFailure(async (ends) => {
         await finishShards(db, ends);
         return ends.map(() => undefined);
-      }),
+      }, refusedByContent),
     });
   }
-}
-
-/** Runs a batch; if the shared statement fails and there was more than one item, runs each alone. */
-function alone<I, O>(run: (items: I[]) => Promise<O[]>): (items: I[]) => Promise<(O | Error)[]> {
-  return async (items) => {
-    try {
-      return await run(items);
-    } catch (err) {
-      if (items.length === 1) throw err;
-      return Promise.all(
-        items.map((item) =>
-          run([item]).then(
-            ([answer]) => answer,
-            (e: unknown) => (e instanceof Error ? e : new Error(String(e))),
-          ),
-        ),
-      );
-    }
-  };
 }
