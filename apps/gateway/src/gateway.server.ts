@@ -109,7 +109,7 @@ export class WireFrame {
 
 interface WsInternals {
   _socket?: { write(chunk: Buffer): boolean };
-  _sender?: { _queue?: unknown[] };
+  _sender?: { _queue?: unknown[]; _state?: number };
 }
 
 /**
@@ -124,7 +124,7 @@ export function writeFrame(ws: WebSocket, frame: WireFrame): void {
 
 /**
  * Whether `ws` lets a frame be written straight to its socket now: open, and nothing queued in its
- * sender. Relies on `ws` internals (`_socket`, `_sender._queue`); `wire-frame.spec.ts` fails if a
+ * sender. Relies on `ws` internals (`_socket`, `_sender._state`, `_sender._queue`); `wire-frame.spec.ts` fails if a
  * `ws` upgrade changes them, rather than the gateway quietly taking the slower path.
  */
 export function canWriteDirect(ws: WebSocket): boolean {
@@ -132,7 +132,9 @@ export function canWriteDirect(ws: WebSocket): boolean {
   return (
     ws.readyState === WebSocket.OPEN &&
     typeof internals._socket?.write === 'function' &&
-    internals._sender?._queue?.length === 0
+    // ws's sender is idle (its DEFAULT state: nothing being compressed or read) and holds nothing back.
+    internals._sender?._state === 0 &&
+    internals._sender._queue?.length === 0
   );
 }
 
