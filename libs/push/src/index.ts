@@ -8,6 +8,7 @@ export {
   isSingleShard,
   type MessageSource,
   type NewMessage,
+  type MessageTarget,
   type TargetedMessage,
 } from './message.store';
 export {

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import type { CompiledAudience } from '@herald/audience';
 import type { PushSpec } from './push.types';
 
 export type MessageSource = 'push' | 'batch' | 'schedule' | 'campaign' | 'test';
@@ -36,16 +37,19 @@ export function isSingleShard(spec: PushSpec): boolean {
 export async function insertMessage(
   db: DataSource | EntityManager,
   m: NewMessage,
-  target?: { from?: string; where: string; params: unknown[] },
+  target?: MessageTarget,
 ): Promise<string | undefined> {
   const [id] = await insertMessages(db, [{ message: m, target }]);
   return id;
 }
 
+/** The compiled audience a message is written only if it matches (the 1011 probe). */
+export type MessageTarget = Pick<CompiledAudience, 'from' | 'where' | 'params'>;
+
 /** A message to write, with the audience probe that decides whether it is written at all (none: always). */
 export interface TargetedMessage {
   message: NewMessage;
-  target?: { from?: string; where: string; params: unknown[] };
+  target?: MessageTarget;
 }
 
 /**
@@ -64,9 +68,10 @@ export async function insertMessages(
   items.forEach(({ message: m, target }, i) => {
     const base = params.length;
     // The compiler binds every value, so `$n` occurs in the clause only as a placeholder.
-    const renumber = (text: string) => text.replace(/\$(\d+)/g, (_, n: string) => `$${base + Number(n)}`);
+    const renumber = (text: string) =>
+      base === 0 ? text : text.replace(/\$(\d+)/g, (_, n: string) => `$${base + Number(n)}`);
     const guard = target
-      ? `WHERE EXISTS (SELECT 1 FROM ${renumber(target.from ?? 'devices')} d WHERE ${renumber(target.where)})`
+      ? `WHERE EXISTS (SELECT 1 FROM ${renumber(target.from)} d WHERE ${renumber(target.where)})`
       : '';
     const targetParams = target?.params ?? [];
     params.push(...targetParams);

@@ -77,7 +77,7 @@ export type PipelineReply = [error: Error | null, result: unknown];
 
 /**
  * Runs per-item commands in pipelines and returns each item's replies, in item order. On one Redis
- * that is one pipeline. On a cluster, ioredis refuses a pipeline whose keys live on different nodes,
+ * that is one pipeline (or the command itself, when there is only one: see `execCommands`). On a cluster, ioredis refuses a pipeline whose keys live on different nodes,
  * so items are grouped by the node that serves their slot (`slotKey`: any key of the item; all of an
  * item's keys must share its hash tag) and each node gets its own pipeline, all in flight together.
  */
@@ -132,9 +132,10 @@ type Commands = Record<string, (...args: unknown[]) => Promise<unknown>>;
 function recordCommands(): { commander: ChainableCommander; calls: Recorded[] } {
   const calls: Recorded[] = [];
   const commander: ChainableCommander = new Proxy({} as ChainableCommander, {
+    // Every command name records a call; `then` stays undefined so the stand-in is never awaited.
     get: (_target, name) =>
-      name === 'length'
-        ? calls.length
+      name === 'then'
+        ? undefined
         : (...args: unknown[]) => {
             calls.push([String(name), args]);
             return commander;

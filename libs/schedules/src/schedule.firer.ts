@@ -2,7 +2,14 @@ import type { DataSource, EntityManager } from 'typeorm';
 import { AudienceService, type Audience, type AudienceFilter } from '@herald/audience';
 import { HeraldError } from '@herald/common';
 import type { QueueService } from '@herald/platform';
-import { enqueuePlan, enqueueShards, insertMessage, isSingleShard, type PushSpec } from '@herald/push';
+import {
+  enqueuePlan,
+  enqueueShards,
+  insertMessage,
+  isSingleShard,
+  type MessageTarget,
+  type PushSpec,
+} from '@herald/push';
 import { isTimeZone, toInstant, wallMs, type LocalDateTime } from './local-time';
 import { formatOccurrence, localClose, parseOccurrence, planSchedule } from './schedule.planner';
 import { parseTrigger } from './trigger';
@@ -164,7 +171,7 @@ export class ScheduleFirer {
     );
     const won = Array.isArray(claimed) ? claimed.length > 0 : claimed !== undefined;
     if (!won) return { ...base, messageId: null };
-    let target: { from?: string; where: string; params: unknown[] };
+    let target: MessageTarget;
     try {
       target = await this.audience.compile(s.app_id, spec);
     } catch (err) {

@@ -286,14 +286,16 @@ export class PresenceStore {
   }
 
   queueRelease(pipeline: ChainableCommander, rid: string, value: string, now: number): void {
-    const k = this.keys.device(rid);
-    queue(pipeline, 'heraldGwRelease', [k.presence, k.seen, value, now, SEEN_TTL_MS]);
+    queue(pipeline, 'heraldGwRelease', this.releaseArgs(rid, value, now));
   }
 
   async release(rid: string, value: string, now = Date.now()): Promise<void> {
-    const p = this.redis.pipeline();
-    this.queueRelease(p, rid, value, now);
-    await p.exec();
+    await call(this.redis, 'heraldGwRelease', this.releaseArgs(rid, value, now));
+  }
+
+  private releaseArgs(rid: string, value: string, now: number): (string | number)[] {
+    const k = this.keys.device(rid);
+    return [k.presence, k.seen, value, now, SEEN_TTL_MS];
   }
 
   /** Extends the TTL of many claims in one round trip. */
