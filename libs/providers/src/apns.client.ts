@@ -1,12 +1,7 @@
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { DeadlineSweep, RequestWindow, type WindowBatch } from './request-window';
 import { encodeLiteral } from './hpack';
-import {
-  Http2Connection,
-  newExchange,
-  type Http2ConnectionHandler,
-  type Http2Exchange,
-} from './http2.connection';
+import { Http2Connection, type Http2ConnectionHandler, type Http2Exchange } from './http2.connection';
 import { ApnsJwt } from './apns-jwt';
 import { mapApnsFailure } from './apns-outcome.mapper';
 import type { ApnsRequest } from './apns-payload.builder';
@@ -187,7 +182,18 @@ export class ApnsClient {
       headers = template.withAuth;
     }
     const p: Pending = {
-      ...newExchange(headers, `/3/device/${item.token}`, template.body),
+      headerPrefix: headers,
+      path: `/3/device/${item.token}`,
+      body: template.body,
+      streamId: 0,
+      status: 0,
+      captured: undefined,
+      data: undefined,
+      rstCode: undefined,
+      error: undefined,
+      sendWindow: 0,
+      bodySent: 0,
+      cancelled: false,
       batch,
       index,
       connection: undefined,

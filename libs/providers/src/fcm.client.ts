@@ -10,12 +10,7 @@ import { FcmRequestBodies } from './fcm-request.body';
 import { DeadlineSweep, RequestWindow, type WindowBatch } from './request-window';
 import { GoogleTokenExchange } from './google-token.exchange';
 import { encodeLiteral } from './hpack';
-import {
-  Http2Connection,
-  newExchange,
-  type Http2ConnectionHandler,
-  type Http2Exchange,
-} from './http2.connection';
+import { Http2Connection, type Http2ConnectionHandler, type Http2Exchange } from './http2.connection';
 import type { DeliveryOutcome } from './outcome';
 
 export interface FcmClientOptions {
@@ -234,7 +229,18 @@ export class FcmClient {
       return;
     }
     const p: Pending = {
-      ...newExchange(this.headerBlock, this.path, Buffer.from(built.body, 'utf8')),
+      headerPrefix: this.headerBlock,
+      path: this.path,
+      body: Buffer.from(built.body, 'utf8'),
+      streamId: 0,
+      status: 0,
+      captured: undefined,
+      data: undefined,
+      rstCode: undefined,
+      error: undefined,
+      sendWindow: 0,
+      bodySent: 0,
+      cancelled: false,
       batch,
       index,
       conn: undefined,

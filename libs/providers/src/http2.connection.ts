@@ -31,24 +31,6 @@ export interface Http2Exchange {
   cancelled: boolean;
 }
 
-/** A new exchange to hand to `request()`: every field the connection fills, in its initial state. */
-export function newExchange(headerPrefix: Buffer, path: string, body: Buffer): Http2Exchange {
-  return {
-    headerPrefix,
-    path,
-    body,
-    streamId: 0,
-    status: 0,
-    captured: undefined,
-    data: undefined,
-    rstCode: undefined,
-    error: undefined,
-    sendWindow: 0,
-    bodySent: 0,
-    cancelled: false,
-  };
-}
-
 export interface Http2ConnectionHandler {
   /** Once per exchange `request()` accepted, unless it was cancelled first. */
   onDone(exchange: Http2Exchange): void;
