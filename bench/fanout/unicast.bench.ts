@@ -294,6 +294,7 @@ async function main(): Promise<void> {
   const p50s: number[] = [];
   const p99s: number[] = [];
   const latencyCpu: string[] = [];
+  const throughputCpu: string[] = [];
   try {
     const { connected } = (await devices.wait('connected')) as { connected: number };
     if (connected !== ONLINE) throw new Error(`only ${connected} of ${ONLINE} devices connected`);
@@ -305,8 +306,25 @@ async function main(): Promise<void> {
       const loadBefore = await quietMachine();
       const cpu0 = procs.map((p) => cpuUs(p.pid) ?? 0);
       const writes0 = writeCalls(procs[0].pid);
+      // The throughput window's CPU of everything else on the 2 cores: PostgreSQL, Redis, this client.
+      const tpg = new CpuGroup(postgresPids(BENCH_DB));
+      const redis0 = cpuUs(redis.child.pid!) ?? 0;
+      const clients0 = cpuUs(devices.child.pid!) ?? 0;
+      const self0 = process.cpuUsage();
+      tpg.start();
       const t = await throughput(api, app);
       const cpu = procs.map((p, i) => ((cpuUs(p.pid) ?? 0) - cpu0[i]) / 1e6);
+      const selfUs = process.cpuUsage(self0);
+      const perAccepted = (us: number) => (us / Math.max(1, t.accepted)).toFixed(0);
+      throughputCpu.push(
+        [
+          ...procs.map((p, i) => `${p.name} ${perAccepted(cpu[i] * 1e6)}`),
+          `redis ${perAccepted((cpuUs(redis.child.pid!) ?? 0) - redis0)}`,
+          `device clients ${perAccepted((cpuUs(devices.child.pid!) ?? 0) - clients0)}`,
+          `postgres ${perAccepted(tpg.stop())}`,
+          `bench client ${perAccepted(selfUs.user + selfUs.system)}`,
+        ].join(', '),
+      );
       const writesPerPush = (writeCalls(procs[0].pid) - writes0) / Math.max(1, t.accepted);
       const drainS = await drained(db, app.appId);
       // The latency phase's CPU per push, every process on the path (the devices' SDK clients too).
@@ -351,6 +369,8 @@ async function main(): Promise<void> {
         `receipt p50 ${p50} ms (bar ≤ 20: ${p50 <= 20 ? 'met' : 'NOT MET'}), p99 ${p99} ms (bar ≤ 100: ${p99 <= 100 ? 'met' : 'NOT MET'})`,
     );
     if (errorKinds.size > 0) console.log(`\nfailed POSTs: ${JSON.stringify(Object.fromEntries(errorKinds))}`);
+    console.log(`\nCPU µs per accepted push in the throughput window (the worker's backlog drains after it):`);
+    throughputCpu.forEach((c, i) => console.log(`- run ${i + 1}: ${c}`));
     console.log(`\nCPU µs per push in the latency phase (until drained):`);
     latencyCpu.forEach((c, i) => console.log(`- run ${i + 1}: ${c}`));
     console.log(

@@ -1,5 +1,5 @@
 import { HeraldError } from '@herald/common';
-import type { AppEntity } from '@herald/db';
+import { createDataSource, type AppEntity } from '@herald/db';
 import {
   createApp,
   createDevice,
@@ -635,5 +635,62 @@ describe('audience compiler, estimate and scan on PostgreSQL', () => {
     expect(aliasPlan).toMatch(/devices_alias_idx/);
     expect(aliasPlan).not.toMatch(/devices_active_scan_idx/);
     expect(await match({ alias: ['al70', 'al19990', 'alice'] }, 'all', appE)).toHaveLength(2);
+  });
+
+  it('scans a registration-id or alias audience through one prepared statement on one generic plan', async () => {
+    // Runs after the 20,000-device apps above: with their statistics, a plan that saw the keys would
+    // look cheaper than the generic one every time.
+    await ctx.db.query('ANALYZE devices');
+    // One connection, so the session the statements were prepared in is the one asked about them.
+    const single = createDataSource({ url: ctx.config.database.url, poolSize: 1 });
+    await single.initialize();
+    try {
+      const service = new AudienceService(single);
+      const scanned: string[] = [];
+      const devices = ['ios_zh', 'and_zh', 'gw_en', 'ios_en', 'and_nolang', 'zhx'];
+      for (let i = 0; i < 20; i++) {
+        const name = devices[i % devices.length];
+        const compiled = await service.compile(
+          appA.id,
+          parsePushTarget({
+            platform: 'all',
+            audience: i % 2 ? { registration_id: [rid[name]] } : { alias: ['alice'] },
+          }),
+        );
+        expect(compiled.preparable).toBe(true);
+        for await (const page of service.scan(compiled, { pageSize: 100 + i })) {
+          scanned.push(...page.map((d) => names.get(d.registrationId) ?? d.registrationId));
+        }
+      }
+      expect(scanned).toEqual(
+        // Alias "alice" is ios_zh's and ios_en's, in id (creation) order.
+        Array.from({ length: 20 }, (_, i) =>
+          i % 2 ? [devices[i % devices.length]] : ['ios_zh', 'ios_en'],
+        ).flat(),
+      );
+      const statements = await single.query<{ generic_plans: string; custom_plans: string }[]>(
+        `SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE '%string_agg%'`,
+      );
+      // Two texts (registration ids, aliases), whatever the page size; each planned at most the five
+      // times PostgreSQL tries custom plans, then run on its generic plan.
+      expect(statements).toHaveLength(2);
+      for (const s of statements) {
+        expect(Number(s.custom_plans)).toBeLessThanOrEqual(5);
+        expect(Number(s.generic_plans)).toBe(10 - Number(s.custom_plans));
+      }
+    } finally {
+      await single.destroy();
+    }
+    // Anything else stays unnamed: its texts are as many as the filters people write.
+    const tagged = await audience.compile(
+      appA.id,
+      parsePushTarget({ platform: 'all', audience: { tag: ['vip'] } }),
+    );
+    expect(tagged.preparable).toBe(false);
+    const mixed = await audience.compile(
+      appA.id,
+      parsePushTarget({ platform: 'all', audience: { alias: ['alice'], tag: ['vip'] } }),
+    );
+    expect(mixed.preparable).toBe(false);
   });
 });

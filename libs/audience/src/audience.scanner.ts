@@ -122,8 +122,16 @@ interface PageRow {
   page: string | null;
 }
 
-async function queryPage(db: Queryable, sql: string, compiled: CompiledAudience, window: IdRange) {
-  const rows = (await db.query(sql, [...compiled.params, window.afterId, window.throughId])) as PageRow[];
+async function queryPage(
+  db: Queryable,
+  sql: string,
+  compiled: CompiledAudience,
+  window: IdRange,
+  limit?: number,
+) {
+  const params = [...compiled.params, window.afterId, window.throughId];
+  if (limit !== undefined) params.push(limit);
+  const rows = (await db.query(sql, params)) as PageRow[];
   return rows[0] ?? { last: null, covered: 0, page: null };
 }
 
@@ -138,14 +146,15 @@ function keysetPages(
   pageSize: number,
   range: IdRange,
 ): PageSource {
-  const sql = pageSql(compiled, ` LIMIT ${pageSize}`);
+  // The page size is bound, not written in: a prepared scan keeps one text whatever the size.
+  const sql = pageSql(compiled, ` LIMIT $${compiled.params.length + 3}::int`);
   let after: string | null = range.afterId;
   let current: Promise<PageRow> | null = null;
   return {
     next() {
       if (after === null) return { fetched: Promise.resolve(null) };
       const from = after;
-      const row = queryPage(db, sql, compiled, { afterId: from, throughId: range.throughId });
+      const row = queryPage(db, sql, compiled, { afterId: from, throughId: range.throughId }, pageSize);
       current = row;
       // The next page starts where this one ended, so it can only be asked for once this one is in.
       after = null;

@@ -1,10 +1,12 @@
 import { DataSource, EntityManager } from 'typeorm';
+import { preparedRunner } from '@herald/db';
 import { compileAudience, type CompiledAudience, type CompileOptions } from './audience.compiler';
 import {
   scanAudience,
   splitIdRanges,
   type AudienceDevice,
   type IdRange,
+  type Queryable,
   type ScanOptions,
 } from './audience.scanner';
 import { CHANNELS, type Channel, type PushTarget } from './audience.types';
@@ -63,8 +65,19 @@ export class AudienceService {
     return estimate;
   }
 
+  /**
+   * A registration-id or alias audience is scanned through named prepared statements (see
+   * `CompiledAudience.preparable`) when this service runs on a DataSource; inside a transaction
+   * (an EntityManager) statements stay unnamed.
+   */
   scan(compiled: CompiledAudience, options?: ScanOptions): AsyncGenerator<AudienceDevice[], void, undefined> {
-    return scanAudience(this.db, compiled, options);
+    const db = compiled.preparable && this.db instanceof DataSource ? this.prepared() : this.db;
+    return scanAudience(db, compiled, options);
+  }
+
+  private runner?: Queryable;
+  private prepared(): Queryable {
+    return (this.runner ??= preparedRunner(this.db as DataSource));
   }
 
   splitRanges(appId: string, n: number): Promise<IdRange[]> {

@@ -2,5 +2,5 @@ export * from './entities';
 export { createDataSource, dataSourceOptions, runMigrations } from './data-source';
 export type { DatabaseSettings } from './data-source';
 export { DbModule } from './db.module';
-export { preparedQuery } from './prepared-query';
+export { preparedQuery, preparedRunner } from './prepared-query';
 export { refusedByContent, sqlState } from './statement-error';

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Pool, QueryResultRow } from 'pg';
 import type { DataSource } from 'typeorm';
 
@@ -17,4 +18,23 @@ export async function preparedQuery<T extends QueryResultRow>(
   const pool = (db.driver as unknown as { master: Pool }).master;
   const result = await pool.query<T>({ name, text, values });
   return result.rows;
+}
+
+/**
+ * A `query(sql, params)` that runs every statement through {@link preparedQuery}, named after its
+ * text: for code that builds its SQL (the audience scanner) and knows the texts it builds are few.
+ * Each connection keeps every statement it has prepared, so use it only where the texts are bounded.
+ */
+export function preparedRunner(db: DataSource): { query(sql: string, params?: unknown[]): Promise<unknown> } {
+  const names = new Map<string, string>();
+  return {
+    query(sql, params = []) {
+      let name = names.get(sql);
+      if (name === undefined) {
+        name = `h_${createHash('sha1').update(sql).digest('base64url')}`;
+        names.set(sql, name);
+      }
+      return preparedQuery(db, name, sql, params);
+    },
+  };
 }

@@ -1,4 +1,5 @@
-import type { DataSource, EntityManager } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
+import { preparedRunner } from '@herald/db';
 import type { CompiledAudience } from '@herald/audience';
 import type { PushSpec } from './push.types';
 
@@ -44,7 +45,7 @@ export async function insertMessage(
 }
 
 /** The compiled audience a message is written only if it matches (the 1011 probe). */
-export type MessageTarget = Pick<CompiledAudience, 'from' | 'where' | 'params'>;
+export type MessageTarget = Pick<CompiledAudience, 'from' | 'where' | 'params' | 'preparable'>;
 
 /** A message to write, with the audience probe that decides whether it is written at all (none: always). */
 export interface TargetedMessage {
@@ -62,6 +63,7 @@ export async function insertMessages(
   db: DataSource | EntityManager,
   items: TargetedMessage[],
 ): Promise<(string | undefined)[]> {
+  if (db instanceof DataSource && items.length > 0 && sameKeyedTarget(items)) return insertKeyed(db, items);
   const params: unknown[] = [];
   const parts: string[] = [];
   const selects: string[] = [];
@@ -110,4 +112,99 @@ export async function insertMessages(
   const rows = await db.query<{ i: number; id: string }[]>(sql, params);
   const ids = new Map(rows.map((r) => [Number(r.i), r.id]));
   return items.map((_, i) => ids.get(i));
+}
+
+/**
+ * Every message is to registration ids or aliases and nothing else, and their audiences compiled to
+ * the same SQL text (only the values differ): the unicast path, and the common batch.
+ */
+function sameKeyedTarget(items: TargetedMessage[]): boolean {
+  const first = items[0].target;
+  if (!first?.preparable) return false;
+  return items.every(
+    ({ target: t }) =>
+      t !== undefined &&
+      t.preparable === true &&
+      t.from === first.from &&
+      t.where === first.where &&
+      t.params.every(
+        (v) => typeof v === 'string' || (Array.isArray(v) && v.every((e) => typeof e === 'string')),
+      ),
+  );
+}
+
+/** A text array as PostgreSQL's array literal (what `pg` sends for a JavaScript array). */
+function arrayLiteral(values: string[]): string {
+  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
+}
+
+const runners = new WeakMap<DataSource, ReturnType<typeof preparedRunner>>();
+
+/**
+ * `insertMessages` for messages whose audiences share one SQL text: one set-based statement over
+ * arrays, its text the same whatever the number of messages, so it is a named prepared statement
+ * with one generic plan. (The per-message `WITH` parts below changed the text with every batch size,
+ * and PostgreSQL spent more time planning them than writing the rows: ~1.5 ms for 64 messages.)
+ * Each message's probe is its audience's own condition with the audience's values read from that
+ * message's row; ids are drawn first, so the answers map back to the messages in order.
+ */
+async function insertKeyed(db: DataSource, items: TargetedMessage[]): Promise<(string | undefined)[]> {
+  const target = items[0].target as MessageTarget;
+  const k = target.params.length;
+  const row = (text: string) => text.replace(/\$(\d+)/g, (_, n: string) => `i.t${n}`);
+  const targetCols = Array.from({ length: k }, (_, j) => `t${j + 1}`);
+  const sql = `WITH i AS (
+      SELECT * FROM unnest(
+        (SELECT $1::int[]), (SELECT $2::uuid[]), (SELECT $3::text[]), (SELECT $4::text[]), (SELECT $5::text[]),
+        (SELECT $6::text[]), (SELECT $7::jsonb[]), (SELECT $8::jsonb[]), (SELECT $9::text[]), (SELECT $10::int[]),
+        (SELECT $11::bigint[]), (SELECT $12::uuid[]), (SELECT $13::text[]), (SELECT $14::int[])
+        ${targetCols.map((_, j) => `, (SELECT $${15 + j}::text[])`).join('')})
+        AS i(ord, app_id, sendno, source, status, cid, request, audience, platforms, time_to_live,
+             override_message_id, schedule_id, correlation_id, shards_total${targetCols.map((c) => `, ${c}`).join('')})
+    ), ids AS (
+      SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id, i.* FROM i
+       WHERE EXISTS (SELECT 1 FROM ${row(target.from)} d WHERE ${row(target.where)})
+    ), m AS (
+      INSERT INTO messages (id, app_id, sendno, source, status, cid, request, audience, platforms, time_to_live,
+                            override_message_id, schedule_id, correlation_id, shards_total, expires_at)
+      OVERRIDING SYSTEM VALUE
+      SELECT id, app_id, sendno, source, status, cid, request, audience, platforms::text[], time_to_live,
+             override_message_id, schedule_id, correlation_id, shards_total,
+             now() + make_interval(secs => time_to_live)
+        FROM ids
+    ), s AS (
+      INSERT INTO message_shards (message_id, shard_no, from_device_id, to_device_id)
+      SELECT id, 0, 0, ${MAX_ID}::bigint FROM ids WHERE shards_total = 1
+    )
+    SELECT ord, id::text AS id FROM ids`;
+  const column = <T>(f: (m: NewMessage) => T) => items.map(({ message }) => f(message));
+  const params: unknown[] = [
+    items.map((_, n) => n),
+    column((m) => m.appId),
+    column((m) => m.spec.options.sendno),
+    column((m) => m.source ?? 'push'),
+    column((m) => (m.singleShard ? 'sending' : 'accepted')),
+    column((m) => m.spec.cid ?? null),
+    column((m) => JSON.stringify(m.spec)),
+    column((m) => JSON.stringify(m.spec.audience)),
+    column((m) => arrayLiteral(m.spec.platform === 'all' ? ['all'] : m.spec.platform)),
+    column((m) => m.spec.options.time_to_live),
+    column((m) => m.spec.options.override_msg_id ?? null),
+    column((m) => m.scheduleId ?? null),
+    column((m) => m.correlationId ?? null),
+    column((m) => (m.singleShard ? 1 : null)),
+  ];
+  for (let j = 0; j < k; j++) {
+    params.push(
+      items.map(({ target: t }) => {
+        const v = (t as MessageTarget).params[j] as string | string[];
+        return typeof v === 'string' ? v : arrayLiteral(v);
+      }),
+    );
+  }
+  let runner = runners.get(db);
+  if (!runner) runners.set(db, (runner = preparedRunner(db)));
+  const rows = (await runner.query(sql, params)) as { ord: number; id: string }[];
+  const ids = new Map(rows.map((r) => [Number(r.ord), r.id]));
+  return items.map((_, n) => ids.get(n));
 }

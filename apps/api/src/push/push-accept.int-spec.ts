@@ -1,7 +1,15 @@
 import type { INestApplication } from '@nestjs/common';
 import { HeraldError } from '@herald/common';
 import { QueueService } from '@herald/platform';
-import { parsePushRequest, planJobId, shardJobId } from '@herald/push';
+import { compileAudience } from '@herald/audience';
+import {
+  insertMessage,
+  insertMessages,
+  parsePushRequest,
+  planJobId,
+  shardJobId,
+  type PushSpec,
+} from '@herald/push';
 import {
   createTenantFixture,
   createTestContext,
@@ -25,7 +33,11 @@ describe('accepting pushes together (real PostgreSQL and Redis)', () => {
     api = await createApiApp(ctx.config);
     await api.init();
     tenant = await createTenantFixture(ctx.db, ctx.config, {
-      devices: [{ channel: 'gateway' }, { channel: 'gateway' }, { channel: 'gateway', platform: 'ios' }],
+      devices: [
+        { channel: 'gateway', alias: '深圳' },
+        { channel: 'gateway', alias: 'a@b!#$&*+=.|￥' },
+        { channel: 'gateway', platform: 'ios', alias: 'a@b!#$&*+=.|￥' },
+      ],
     });
   });
   afterAll(async () => {
@@ -91,5 +103,86 @@ describe('accepting pushes together (real PostgreSQL and Redis)', () => {
       ['push.shard', { messageId: answers[1].msg_id, shardNo: 0 }],
       ['push.plan', { messageId: answers[2].msg_id }],
     ]);
+  });
+
+  /** The columns a message row is made of, as the general statement and the keyed one must both write them. */
+  const stored = (id: string) =>
+    ctx.db.query<Record<string, unknown>[]>(
+      `SELECT app_id, sendno, source, status, cid, request, audience, platforms, time_to_live, override_message_id,
+              schedule_id, correlation_id, shards_total, expires_at - created_at AS ttl,
+              (SELECT array_agg(ARRAY[shard_no, from_device_id, to_device_id]) FROM message_shards WHERE message_id = m.id) AS shards
+         FROM messages m WHERE id = $1`,
+      [id],
+    );
+
+  it('writes a batch of registration-id or alias pushes with one set-based statement, row for row as the general one', async () => {
+    const [a, b, ios] = tenant.devices.map((d) => d.device.registrationId);
+    const app = tenant.app.app;
+    // Registration ids that need quoting in an array literal: a device holds each.
+    const odd = ['x"y\\z', '{a,b}', 'NULL', ' sp '];
+    for (const rid of odd) {
+      await ctx.db.query(
+        `INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel)
+         VALUES ($1, $2, 'h', 'android', 'gateway')`,
+        [app.id, rid],
+      );
+    }
+    const batches: PushSpec[][] = [
+      [
+        spec({ audience: { registration_id: [a] }, options: { sendno: 11, time_to_live: 60 } }),
+        spec({ audience: { registration_id: ['nobody-has-this-id'] }, options: { sendno: 12 } }),
+        spec({
+          audience: { registration_id: [b, ios] },
+          cid: `${app.appKey}-c0ffee00-0000-4000-8000-000000000001`,
+        }),
+      ],
+      [
+        spec({ platform: ['android'], audience: { registration_id: [ios] }, options: { sendno: 21 } }),
+        spec({ platform: ['android'], audience: { registration_id: [b, ios] }, options: { sendno: 22 } }),
+      ],
+      [
+        spec({ audience: { alias: ['深圳'] }, options: { sendno: 31 } }),
+        spec({
+          audience: { alias: ['a@b!#$&*+=.|￥'] },
+          options: { sendno: 32, override_msg_id: '1000000001' },
+        }),
+        spec({ audience: { alias: ['nobody'] }, options: { sendno: 33 } }),
+      ],
+    ];
+    const oddSpec = {
+      ...spec({ audience: { registration_id: [a] } }),
+      audience: { all: false, registration_id: odd },
+    };
+    batches.push([
+      oddSpec as PushSpec,
+      { ...oddSpec, audience: { all: false, registration_id: [odd[1]] } } as PushSpec,
+    ]);
+    const expected = [
+      [true, false, true],
+      [false, true],
+      [true, true, false],
+      [true, true],
+    ];
+
+    for (const [n, batch] of batches.entries()) {
+      const items = batch.map((s, i) => ({
+        message: { appId: app.id, spec: s, singleShard: true, correlationId: `req-${n}-${i}` },
+        target: compileAudience(app.id, s),
+      }));
+      expect(items.every((it) => it.target.preparable)).toBe(true);
+      const keyed = await insertMessages(ctx.db, items);
+      expect(keyed.map((id) => id !== undefined)).toEqual(expected[n]);
+      // The general statement (inside a transaction, statements stay unnamed) writes the same rows.
+      const general = await ctx.db.transaction((tx) =>
+        Promise.all(items.map((it) => insertMessage(tx, it.message, it.target))),
+      );
+      expect(general.map((id) => id !== undefined)).toEqual(expected[n]);
+      for (const [i, id] of keyed.entries()) {
+        if (id === undefined) continue;
+        const [mine, theirs] = [await stored(id), await stored(general[i]!)];
+        expect(mine).toEqual(theirs);
+        expect(mine).toHaveLength(1);
+      }
+    }
   });
 });
