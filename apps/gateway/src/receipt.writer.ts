@@ -3,6 +3,7 @@ import { InjectDataSource } from '@nestjs/typeorm';
 import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
+import { preparedQuery } from '@herald/db';
 import { REDIS } from '@herald/platform';
 import { InboxStore } from '@herald/providers';
 import { enqueueCallbackEvents, type CallbackEvent } from '@herald/push';
@@ -129,11 +130,15 @@ export class ReceiptWriter {
   }
 
   private async writeDelivered(rows: [string, string, string][], now: number): Promise<void> {
-    // The statement returns the changed rows of messages with a callback, usually none.
-    const changed = await this.db.query<{ message_id: string; device_id: string }[]>(
+    // The statement returns the changed rows of messages with a callback, usually none. A named
+    // prepared statement whose arrays no plan sees (sub-selects): one generic plan, instead of planning
+    // it for every batch of acks (~0.2 ms each, as long as running it).
+    const changed = await preparedQuery<{ message_id: string; device_id: string }>(
+      this.db,
+      'gateway_delivered',
       `WITH input AS (
          SELECT i.message_id, i.device_id, i.app_id, m.request ? 'callback' AS callback
-           FROM unnest($1::bigint[], $2::bigint[], $3::uuid[]) AS i(message_id, device_id, app_id)
+           FROM unnest((SELECT $1::bigint[]), (SELECT $2::bigint[]), (SELECT $3::uuid[])) AS i(message_id, device_id, app_id)
            JOIN messages m ON m.id = i.message_id AND m.app_id = i.app_id
        ), changed AS (
          INSERT INTO deliveries (message_id, device_id, app_id, channel, state, delivered_at)
