@@ -28,8 +28,8 @@ export class AppAuthGuard implements CanActivate {
     this.hasher = new SecretHasher(config.crypto);
   }
 
-  private verifies(app: AppEntity, secret: string): boolean {
-    if (this.hasher.verify(secret, app.masterSecretHash)) return true;
+  /** The previous secret, while its overlap window lasts. */
+  private verifiesPrevious(app: AppEntity, secret: string): boolean {
     return (
       app.previousSecretHash !== null &&
       app.previousSecretExpiresAt !== null &&
@@ -70,11 +70,16 @@ export class AppAuthGuard implements CanActivate {
     // previous secret is honoured only while the database still says so. (A current secret that
     // another process has just rotated out can still pass here for up to those 10 s.)
     let app = await this.directory.byKey(appKey);
-    if (app && !this.hasher.verify(secret, app.masterSecretHash)) {
+    // One keyed hash per request on the common path (the cached copy's current secret). An unknown
+    // key stays cached as unknown: it never costs a database read per request.
+    if (!app) throw fail();
+    if (!this.hasher.verify(secret, app.masterSecretHash)) {
       this.directory.forget(appKey);
       app = await this.directory.byKey(appKey);
+      if (!app || !(this.hasher.verify(secret, app.masterSecretHash) || this.verifiesPrevious(app, secret))) {
+        throw fail();
+      }
     }
-    if (!app || !this.verifies(app, secret)) throw fail();
 
     const quota = await this.limiter.hit(`app:${app.id}`, app.rateLimitPerMinute);
     const resetIn = String(Math.max(0, quota.resetAt - Math.floor(Date.now() / 1000)));
