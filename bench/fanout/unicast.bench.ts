@@ -331,18 +331,21 @@ async function main(): Promise<void> {
       const pg = new CpuGroup(postgresPids(BENCH_DB));
       const others = [...procs.map((p) => p.pid), redis.child.pid!, devices.child.pid!];
       const lcpu0 = others.map((pid) => cpuUs(pid) ?? 0);
+      const lwrites0 = procs.map((p) => writeCalls(p.pid));
       pg.start();
       console.error(`run ${r + 1}: latency phase (${RATE} pushes/s for ${SECONDS} s)`);
       const l = await latency(api, app, devices);
       await drained(db, app.appId);
       const pgUs = pg.stop();
       const lcpu = others.map((pid, i) => (cpuUs(pid) ?? 0) - lcpu0[i]);
+      const lwrites = procs.map((p, i) => (writeCalls(p.pid) - lwrites0[i]) / l.sent);
       const names = [...procs.map((p) => p.name), 'redis', 'clients'];
       latencyCpu.push(
         [
           ...names.map((n, i) => `${n} ${(lcpu[i] / l.sent).toFixed(0)}`),
           `postgres ${(pgUs / l.sent).toFixed(0)}`,
-        ].join(', '),
+        ].join(', ') +
+          `; write syscalls per push: ${procs.map((p, i) => `${p.name} ${lwrites[i].toFixed(1)}`).join(', ')}`,
       );
       tput.push(t.perSecond);
       p50s.push(l.p50);
@@ -369,7 +372,9 @@ async function main(): Promise<void> {
         `receipt p50 ${p50} ms (bar ≤ 20: ${p50 <= 20 ? 'met' : 'NOT MET'}), p99 ${p99} ms (bar ≤ 100: ${p99 <= 100 ? 'met' : 'NOT MET'})`,
     );
     if (errorKinds.size > 0) console.log(`\nfailed POSTs: ${JSON.stringify(Object.fromEntries(errorKinds))}`);
-    console.log(`\nCPU µs per accepted push in the throughput window (the worker's backlog drains after it):`);
+    console.log(
+      `\nCPU µs per accepted push in the throughput window (the worker's backlog drains after it):`,
+    );
     throughputCpu.forEach((c, i) => console.log(`- run ${i + 1}: ${c}`));
     console.log(`\nCPU µs per push in the latency phase (until drained):`);
     latencyCpu.forEach((c, i) => console.log(`- run ${i + 1}: ${c}`));
