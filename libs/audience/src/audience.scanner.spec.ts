@@ -2,16 +2,21 @@ import { parsePage } from './audience.scanner';
 
 /** One record as PostgreSQL builds it (see RECORD in audience.scanner.ts). */
 const field = (v: string | null) => (v === null ? '-1\x1f' : `${[...v].length}\x1f${v}`);
-const record = (id: string, token: string | null, language: string | null = 'en') =>
+const record = (
+  id: string,
+  token: string | null,
+  language: string | null = 'en',
+  { channel = 'apns', env = 'production', badge = '5', timezone = null as string | null } = {},
+) =>
   [
-    `${id}\x1fapns\x1fproduction\x1f5\x1f`,
+    `${id}\x1f${channel}\x1f${env}\x1f${badge}\x1f`,
     field(`rid-${id}`),
     '\x1f',
     field('ios'),
     '\x1f',
     field(language),
     '\x1f',
-    field(null),
+    field(timezone),
     '\x1f',
     field(token),
   ].join('');
@@ -59,5 +64,39 @@ describe('parsePage', () => {
     expect(parsePage(null)).toEqual([]);
     expect(parsePage('')).toEqual([]);
     expect(() => parsePage('7\x1fapns')).toThrow(/truncated/);
+  });
+
+  it('reads every channel, environment and badge, and takes a value equal to the previous one for what it is', () => {
+    const page =
+      record('1', 't', 'zh-cn', { channel: 'gateway', env: '', badge: '0', timezone: 'Asia/Shanghai' }) +
+      record('2', 't', 'zh-cn', { channel: 'fcm', env: '', badge: '-3', timezone: 'Asia/Shanghai' }) +
+      record('3', 't', 'zh-tw', {
+        channel: 'apns',
+        env: 'sandbox',
+        badge: '12345',
+        timezone: 'Asia/Shangha',
+      }) +
+      // A value the reader has no constant for is read as written.
+      record('4', 't', 'zh', { channel: 'other', env: 'staging', badge: '7', timezone: null });
+    expect(
+      parsePage(page).map((d) => [d.channel, d.apnsEnvironment, d.badge, d.language, d.timezone]),
+    ).toEqual([
+      ['gateway', null, 0, 'zh-cn', 'Asia/Shanghai'],
+      ['fcm', null, -3, 'zh-cn', 'Asia/Shanghai'],
+      ['apns', 'sandbox', 12345, 'zh-tw', 'Asia/Shangha'],
+      ['other', 'staging', 7, 'zh', null],
+    ]);
+  });
+
+  it('never takes a previous value outside the BMP for a longer one that starts with it', () => {
+    // '😀' is one code point in two UTF-16 units: as long, in units, as the next value's 2 code points.
+    const page = record('1', 't', '😀') + record('2', 't', '😀x') + record('3', 't', '😀x');
+    expect(parsePage(page).map((d) => d.language)).toEqual(['😀', '😀x', '😀x']);
+  });
+
+  it('refuses a page whose numbers are not numbers, or whose last value runs past its end', () => {
+    expect(() => parsePage(record('1', 't', 'en', { badge: 'x' }))).toThrow(/not a number/);
+    expect(() => parsePage(record('1', 't', 'en', { badge: '' }))).toThrow(/not a number/);
+    expect(() => parsePage(record('1', 'token').slice(0, -2))).toThrow(/truncated/);
   });
 });
