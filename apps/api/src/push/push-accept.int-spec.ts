@@ -153,10 +153,7 @@ describe('accepting pushes together (real PostgreSQL and Redis)', () => {
       ...spec({ audience: { registration_id: [a] } }),
       audience: { all: false, registration_id: odd },
     };
-    batches.push([
-      oddSpec as PushSpec,
-      { ...oddSpec, audience: { all: false, registration_id: [odd[1]] } } as PushSpec,
-    ]);
+    batches.push([oddSpec, { ...oddSpec, audience: { all: false, registration_id: [odd[1]] } }]);
     const expected = [
       [true, false, true],
       [false, true],
