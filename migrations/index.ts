@@ -5,6 +5,7 @@ import { TokenHygiene1763860000000 } from './1763860000000-token-hygiene';
 import { Campaigns1763870000000 } from './1763870000000-campaigns';
 import { Dashboard1763880000000 } from './1763880000000-dashboard';
 import { SegmentIndex1763890000000 } from './1763890000000-segment-index';
+import { DropOpenShardsIndex1763900000000 } from './1763900000000-drop-open-shards-index';
 
 /** Every migration, in order. Listed explicitly so bundled builds and tests run the same set. */
 export const migrations = [
@@ -15,4 +16,5 @@ export const migrations = [
   Campaigns1763870000000,
   Dashboard1763880000000,
   SegmentIndex1763890000000,
+  DropOpenShardsIndex1763900000000,
 ];

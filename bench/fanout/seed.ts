@@ -26,16 +26,17 @@ export interface SeededApp {
   byChannel: Record<string, number>;
 }
 
-export async function ensureDatabase(): Promise<void> {
+/** Creates (if missing) and migrates a benchmark database: the fan-out's by default. */
+export async function ensureDatabase(name = BENCH_DB): Promise<void> {
   const admin = new Client({ connectionString: dbUrl('postgres') });
   await admin.connect();
   try {
-    const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [BENCH_DB]);
-    if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${BENCH_DB}`);
+    const found = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${name}`);
   } finally {
     await admin.end();
   }
-  await runMigrations({ url: dbUrl(BENCH_DB), poolSize: 2 });
+  await runMigrations({ url: dbUrl(name), poolSize: 2 });
 }
 
 const h = (seed: number, mod: number) => `(abs(hashint8extended(g, ${seed})) % ${mod})::int`;

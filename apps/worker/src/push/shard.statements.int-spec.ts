@@ -2,7 +2,7 @@ import type { PushSpec } from '@herald/push';
 import { insertMessage } from '@herald/push';
 import { createDevice, createTenantFixture, createTestContext, type TestContext } from '@herald/testing';
 import type { LedgerRow } from './ledger.writer';
-import { ShardStatements } from './shard.statements';
+import { CLAIM_SQL, FINISH_SQL, ShardStatements } from './shard.statements';
 
 const spec = (rids: string[]): PushSpec => ({
   platform: 'all',
@@ -123,5 +123,59 @@ describe('shard statements shared by concurrent jobs (real PostgreSQL)', () => {
     expect(results[0]).toEqual({ status: 'fulfilled', value: [devices[1].id] });
     expect(results[1].status).toBe('rejected');
     expect(await counters(good)).toEqual({ targets: 1, sent: 1 });
+  });
+
+  it('claims and finishes by key, however many shards are open and whatever the statistics last saw', async () => {
+    // Statistics taken on an idle queue (every shard finished), then a backlog of 6,000 open unicast
+    // shards they know nothing of: the state a worker that falls behind is in.
+    const model = await unicast(devices[0].rid);
+    const clone = (n: number, messageStatus: string, shardStatus: string) =>
+      ctx.db.query(
+        `WITH m AS (
+           INSERT INTO messages (app_id, status, request, audience, platforms, time_to_live, shards_total, expires_at)
+           SELECT app_id, $3, request, audience, platforms, time_to_live, 1, expires_at
+             FROM messages, generate_series(1, $2) WHERE id = $1
+           RETURNING id)
+         INSERT INTO message_shards (message_id, shard_no, from_device_id, to_device_id, status)
+         SELECT id, 0, 0, 9223372036854775807, $4 FROM m`,
+        [model, n, messageStatus, shardStatus],
+      );
+    await ctx.db.query(`UPDATE messages SET status = 'completed' WHERE app_id = $1`, [appId]);
+    await clone(3000, 'completed', 'done');
+    await ctx.db.query('ANALYZE messages');
+    await ctx.db.query('ANALYZE message_shards');
+    await clone(6000, 'sending', 'pending');
+    const [{ id }] = await ctx.db.query<{ id: string }[]>(
+      `SELECT max(message_id)::text AS id FROM message_shards WHERE status = 'pending'`,
+    );
+    // The plan each statement keeps (its generic one), run for real on one key and rolled back: the
+    // blocks it touches must not grow with the backlog: by key, ~12 and ~27 here; through a scan of the
+    // open shards (the dropped `message_shards_open_idx`) or of the unfinished messages
+    // (`messages_unfinished_idx`), 54 and 69 with half this backlog, and growing with it.
+    const blocks = async (name: string, sql: string, types: string, args: string) => {
+      const runner = ctx.db.createQueryRunner();
+      await runner.connect();
+      try {
+        await runner.startTransaction();
+        await runner.query(`SET LOCAL plan_cache_mode = force_generic_plan`);
+        await runner.query(`PREPARE ${name}(${types}) AS ${sql}`);
+        const [row] = (await runner.query(
+          `EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE ${name}(${args})`,
+        )) as {
+          'QUERY PLAN': unknown;
+        }[];
+        await runner.rollbackTransaction();
+        await runner.query(`DEALLOCATE ${name}`);
+        const plan = (row['QUERY PLAN'] as { Plan: Record<string, number> }[])[0].Plan;
+        return plan['Shared Hit Blocks'] + plan['Shared Read Blocks'];
+      } finally {
+        await runner.release();
+      }
+    };
+    expect(await blocks('claim_t', CLAIM_SQL, 'bigint[], int[]', `'{${id}}', '{0}'`)).toBeLessThan(30);
+    await ctx.db.query(`UPDATE message_shards SET status = 'running' WHERE message_id = $1`, [id]);
+    expect(
+      await blocks('finish_t', FINISH_SQL, 'bigint[], int[], text[]', `'{${id}}', '{0}', '{done}'`),
+    ).toBeLessThan(45);
   });
 });
