@@ -146,7 +146,9 @@ const runners = new WeakMap<DataSource, ReturnType<typeof preparedRunner>>();
  * with one generic plan. (The per-message `WITH` parts below changed the text with every batch size,
  * and PostgreSQL spent more time planning them than writing the rows: ~1.5 ms for 64 messages.)
  * Each message's probe is its audience's own condition with the audience's values read from that
- * message's row; ids are drawn first, so the answers map back to the messages in order.
+ * message's row; ids are drawn first, so the answers map back to the messages in order (from the
+ * identity's sequence, named as PostgreSQL named it: looking it up with `pg_get_serial_sequence` ran a
+ * catalog query per row).
  */
 async function insertKeyed(db: DataSource, items: TargetedMessage[]): Promise<(string | undefined)[]> {
   const target = items[0].target as MessageTarget;
@@ -162,7 +164,7 @@ async function insertKeyed(db: DataSource, items: TargetedMessage[]): Promise<(s
         AS i(ord, app_id, sendno, source, status, cid, request, audience, platforms, time_to_live,
              override_message_id, schedule_id, correlation_id, shards_total${targetCols.map((c) => `, ${c}`).join('')})
     ), ids AS (
-      SELECT nextval(pg_get_serial_sequence('messages', 'id')) AS id, i.* FROM i
+      SELECT nextval('messages_id_seq'::regclass) AS id, i.* FROM i
        WHERE EXISTS (SELECT 1 FROM ${row(target.from)} d WHERE ${row(target.where)})
     ), m AS (
       INSERT INTO messages (id, app_id, sendno, source, status, cid, request, audience, platforms, time_to_live,
