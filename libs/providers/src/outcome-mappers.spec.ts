@@ -1,5 +1,5 @@
 import { APNS_RATE_LIMIT_BACKOFF_MS, mapApnsFailure } from './apns-outcome.mapper';
-import { FCM_QUOTA_BACKOFF_MS, mapFcmError, mapFcmResponse } from './fcm-outcome.mapper';
+import { FCM_QUOTA_BACKOFF_MS, mapFcmError, mapFcmResponse, retryAfterMs } from './fcm-outcome.mapper';
 
 describe('mapApnsFailure', () => {
   it.each([
@@ -177,6 +177,23 @@ describe('mapFcmResponse', () => {
     ],
   ])('%i %s (Retry-After %s)', (status, body, retryAfter, expected) => {
     expect(mapFcmResponse(status, body, retryAfter)).toMatchObject(expected);
+  });
+
+  it('reads Retry-After as seconds or as an HTTP date, and ignores one that is past or unreadable', () => {
+    const inOneMinute = new Date(Date.now() + 60_000).toUTCString(); // "Mon, 07 Dec 2026 10:00:00 GMT"
+    const ms = retryAfterMs(inOneMinute) as number;
+    // Whole seconds in the date: between 59 and 60 s from now.
+    expect(ms).toBeGreaterThan(58_000);
+    expect(ms).toBeLessThanOrEqual(60_000);
+    const outcome = mapFcmResponse(503, fcmError(503, 'UNAVAILABLE', 'UNAVAILABLE'), inOneMinute);
+    expect(outcome.kind).toBe('retryable');
+    expect((outcome as { retryAfterMs: number }).retryAfterMs).toBeGreaterThan(58_000);
+    expect(retryAfterMs('0')).toBe(0);
+    expect(retryAfterMs('2.5')).toBe(2500);
+    expect(retryAfterMs(new Date(Date.now() - 60_000).toUTCString())).toBeUndefined();
+    expect(retryAfterMs('-3')).toBeUndefined();
+    expect(retryAfterMs('soon')).toBeUndefined();
+    expect(retryAfterMs('')).toBeUndefined();
   });
 
   it('leaves out retryAfterMs when FCM sends no Retry-After', () => {
