@@ -64,7 +64,7 @@ describe('RateLimiter (real Redis)', () => {
     expect([next.allowed, next.remaining]).toEqual([true, 1]);
   });
 
-  it('lets each window key expire within the window: nothing accumulates in Redis', async () => {
+  it('gives each window key an expiry no longer than the window: nothing accumulates in Redis', async () => {
     await limiter.hit('app:ttl', 10, 60, now);
     const keys = await ctx.redis.keys(`${ctx.config.redis.queuePrefix}:rl:*app:ttl`);
     expect(keys).toHaveLength(1);

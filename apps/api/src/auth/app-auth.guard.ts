@@ -71,7 +71,7 @@ export class AppAuthGuard implements CanActivate {
     // another process has just rotated out can still pass here for up to those 10 s.)
     let app = await this.directory.byKey(appKey);
     // One keyed hash per request on the common path (the cached copy's current secret). An unknown
-    // key stays cached as unknown: it never costs a database read per request.
+    // key is cached as unknown too: repeating it does not read the database each time.
     if (!app) throw fail();
     if (!this.hasher.verify(secret, app.masterSecretHash)) {
       this.directory.forget(appKey);

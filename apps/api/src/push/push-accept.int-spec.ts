@@ -2,6 +2,7 @@ import type { INestApplication } from '@nestjs/common';
 import { HeraldError } from '@herald/common';
 import { QueueService } from '@herald/platform';
 import { compileAudience } from '@herald/audience';
+import { createDataSource } from '@herald/db';
 import {
   insertMessage,
   insertMessages,
@@ -161,18 +162,23 @@ describe('accepting pushes together (real PostgreSQL and Redis)', () => {
       [true, true],
     ];
 
+    // One connection for the keyed statements, so the session they were prepared in can be asked.
+    const single = createDataSource({ url: ctx.config.database.url, poolSize: 1 });
+    await single.initialize();
     for (const [n, batch] of batches.entries()) {
       const items = batch.map((s, i) => ({
         message: { appId: app.id, spec: s, singleShard: true, correlationId: `req-${n}-${i}` },
         target: compileAudience(app.id, s),
       }));
       expect(items.every((it) => it.target.preparable)).toBe(true);
-      const keyed = await insertMessages(ctx.db, items);
+      const keyed = await insertMessages(single, items);
       expect(keyed.map((id) => id !== undefined)).toEqual(expected[n]);
       // The general statement (inside a transaction, statements stay unnamed) writes the same rows.
-      const general = await ctx.db.transaction((tx) =>
-        Promise.all(items.map((it) => insertMessage(tx, it.message, it.target))),
-      );
+      const general = await ctx.db.transaction(async (tx) => {
+        const ids: (string | undefined)[] = [];
+        for (const it of items) ids.push(await insertMessage(tx, it.message, it.target));
+        return ids;
+      });
       expect(general.map((id) => id !== undefined)).toEqual(expected[n]);
       for (const [i, id] of keyed.entries()) {
         if (id === undefined) continue;
@@ -181,5 +187,12 @@ describe('accepting pushes together (real PostgreSQL and Redis)', () => {
         expect(mine).toHaveLength(1);
       }
     }
+    // The keyed path really ran: one prepared insert per audience shape (registration ids for every
+    // platform, for Android only, aliases), reused across batches of different sizes.
+    const prepared = await single.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM pg_prepared_statements WHERE statement LIKE '%OVERRIDING SYSTEM VALUE%'`,
+    );
+    await single.destroy();
+    expect(prepared[0].n).toBe(3);
   });
 });
