@@ -66,16 +66,20 @@ export class AppAuthGuard implements CanActivate {
     if (!isAppKey(appKey) || secret.length === 0) throw fail();
 
     // The app comes from the 10 s app-key cache. A secret that is not the cached copy's current one
-    // is checked against the database: a secret rotated by another process works at once, and a
-    // previous secret is honoured only while the database still says so. (A current secret that
-    // another process has just rotated out can still pass here for up to those 10 s.)
+    // is checked against a fresh read of the app: a secret rotated by another process works (within a
+    // second: wrong secrets re-read an app at most once a second, however many arrive, as app keys are
+    // public), and a previous secret is honoured only while the database still says so. (A current
+    // secret that another process has just rotated out can still pass here for up to those 10 s.)
     let app = await this.directory.byKey(appKey);
     // One keyed hash per request on the common path (the cached copy's current secret). An unknown
     // key is cached as unknown too: repeating it does not read the database each time.
     if (!app) throw fail();
     if (!this.hasher.verify(secret, app.masterSecretHash)) {
-      this.directory.forget(appKey);
-      app = await this.directory.byKey(appKey);
+      // The cached copy's previous secret is confirmed against the database every time (its window
+      // may have been cut short); any other secret re-reads the app at most once a second.
+      const previous = this.verifiesPrevious(app, secret);
+      if (previous) this.directory.forget(appKey);
+      app = previous ? await this.directory.byKey(appKey) : await this.directory.refresh(appKey);
       if (!app || !(this.hasher.verify(secret, app.masterSecretHash) || this.verifiesPrevious(app, secret))) {
         throw fail();
       }

@@ -5,6 +5,8 @@ import { AppEntity } from '@herald/db';
 
 const TTL_MS = 10_000;
 const MAX_ENTRIES = 10_000;
+/** At most one forced re-read per app key per second (see `refresh`). */
+const REFRESH_MS = 1_000;
 
 /**
  * Apps by app key for device registration, cached for ten seconds: registration needs only the app's
@@ -29,5 +31,24 @@ export class AppDirectory {
   /** Drops a cached app (the dashboard calls it when an app is deleted or its secret rotated). */
   forget(appKey: string): void {
     this.cache.delete(appKey);
+    this.refreshed.delete(appKey);
   }
+
+  /**
+   * The app read afresh from the database — unless it was read afresh less than `REFRESH_MS` ago, in
+   * which case the cached copy. For a secret that does not match the cached copy (rotated by another
+   * process, or a previous secret in its overlap window): app keys are public (they ship inside every
+   * client app), so anyone can send wrong secrets, and each must not cost a database read and evict
+   * the copy every legitimate request uses.
+   */
+  async refresh(appKey: string, now = Date.now()): Promise<AppEntity | null> {
+    const last = this.refreshed.get(appKey);
+    if (last !== undefined && now - last < REFRESH_MS) return this.byKey(appKey, now);
+    if (this.refreshed.size >= MAX_ENTRIES) this.refreshed.clear();
+    this.refreshed.set(appKey, now);
+    this.cache.delete(appKey);
+    return this.byKey(appKey, now);
+  }
+
+  private readonly refreshed = new Map<string, number>();
 }
