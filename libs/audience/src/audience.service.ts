@@ -6,7 +6,6 @@ import {
   splitIdRanges,
   type AudienceDevice,
   type IdRange,
-  type Queryable,
   type ScanOptions,
 } from './audience.scanner';
 import { CHANNELS, type Channel, type PushTarget } from './audience.types';
@@ -71,13 +70,8 @@ export class AudienceService {
    * (an EntityManager) statements stay unnamed.
    */
   scan(compiled: CompiledAudience, options?: ScanOptions): AsyncGenerator<AudienceDevice[], void, undefined> {
-    const db = compiled.preparable && this.db instanceof DataSource ? this.prepared() : this.db;
+    const db = compiled.preparable && this.db instanceof DataSource ? preparedRunner(this.db) : this.db;
     return scanAudience(db, compiled, options);
-  }
-
-  private runner?: Queryable;
-  private prepared(): Queryable {
-    return (this.runner ??= preparedRunner(this.db as DataSource));
   }
 
   splitRanges(appId: string, n: number): Promise<IdRange[]> {

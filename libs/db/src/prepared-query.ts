@@ -20,14 +20,20 @@ export async function preparedQuery<T extends QueryResultRow>(
   return result.rows;
 }
 
+type Runner = { query(sql: string, params?: unknown[]): Promise<unknown> };
+const runners = new WeakMap<DataSource, Runner>();
+
 /**
  * A `query(sql, params)` that runs every statement through {@link preparedQuery}, named after its
- * text: for code that builds its SQL (the audience scanner) and knows the texts it builds are few.
- * Each connection keeps every statement it has prepared, so use it only where the texts are bounded.
+ * text: for code that builds its SQL (the audience scan, the keyed message insert) and knows the texts
+ * it builds are few. One per DataSource, shared by its callers. Each connection keeps every statement
+ * it has prepared, so use it only where the texts are bounded.
  */
-export function preparedRunner(db: DataSource): { query(sql: string, params?: unknown[]): Promise<unknown> } {
+export function preparedRunner(db: DataSource): Runner {
+  let runner = runners.get(db);
+  if (runner) return runner;
   const names = new Map<string, string>();
-  return {
+  runner = {
     query(sql, params = []) {
       let name = names.get(sql);
       if (name === undefined) {
@@ -37,4 +43,6 @@ export function preparedRunner(db: DataSource): { query(sql: string, params?: un
       return preparedQuery(db, name, sql, params);
     },
   };
+  runners.set(db, runner);
+  return runner;
 }

@@ -138,13 +138,11 @@ function arrayLiteral(values: string[]): string {
   return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }
 
-const runners = new WeakMap<DataSource, ReturnType<typeof preparedRunner>>();
-
 /**
  * `insertMessages` for messages whose audiences share one SQL text: one set-based statement over
  * arrays, its text the same whatever the number of messages, so it is a named prepared statement
- * with one generic plan. (The per-message `WITH` parts below changed the text with every batch size,
- * and PostgreSQL spent more time planning them than writing the rows: ~1.5 ms for 64 messages.)
+ * with one generic plan. (The general statement's per-message `WITH` parts change its text with every
+ * batch size, and PostgreSQL spent more time planning them than writing the rows: ~1.5 ms for 64.)
  * Each message's probe is its audience's own condition with the audience's values read from that
  * message's row; ids are drawn first, so the answers map back to the messages in order (from the
  * identity's sequence, named as PostgreSQL named it: looking it up with `pg_get_serial_sequence` ran a
@@ -204,9 +202,7 @@ async function insertKeyed(db: DataSource, items: TargetedMessage[]): Promise<(s
       }),
     );
   }
-  let runner = runners.get(db);
-  if (!runner) runners.set(db, (runner = preparedRunner(db)));
-  const rows = (await runner.query(sql, params)) as { ord: number; id: string }[];
+  const rows = (await preparedRunner(db).query(sql, params)) as { ord: number; id: string }[];
   const ids = new Map(rows.map((r) => [Number(r.ord), r.id]));
   return items.map((_, n) => ids.get(n));
 }
