@@ -74,11 +74,12 @@ export function compileAudience(
 ): CompiledAudience {
   const sql = new SqlBuilder(appId);
   const asOf = options.asOf ?? new Date();
+  const source = keyedSource(sql, target.audience);
   const clauses = [`d.app_id = $1::uuid`, `d.status = 'active'`];
   if (target.platform !== 'all') clauses.push(`d.platform = ANY(${sql.bind(target.platform, '::text[]')})`);
-  clauses.push(...audienceClauses(sql, target.audience, segments, asOf));
+  clauses.push(...audienceClauses(sql, target.audience, segments, asOf, source.by));
   return {
-    from: keyedSource(sql, target.audience),
+    from: source.from,
     where: clauses.join(' AND '),
     params: sql.params,
     wholeApp: target.audience.all === true,
@@ -94,15 +95,20 @@ export function compileAudience(
  * of a unicast's statement cost), and with stale statistics for a new app the planner may walk the
  * app's whole id index instead.
  */
-function keyedSource(sql: SqlBuilder, audience: Audience): string {
+function keyedSource(
+  sql: SqlBuilder,
+  audience: Audience,
+): { from: string; by?: 'registration_id' | 'alias' } {
   if (audience.registration_id) {
-    return `(SELECT * FROM devices WHERE registration_id = ANY(${keys(sql, audience.registration_id)}) OFFSET 0)`;
+    const from = `(SELECT * FROM devices WHERE registration_id = ANY(${keys(sql, audience.registration_id)}) OFFSET 0)`;
+    return { from, by: 'registration_id' };
   }
   if (audience.alias) {
     // The app id likewise through a sub-select: a plan that saw it would weigh how many devices the app has.
-    return `(SELECT * FROM devices WHERE app_id = (SELECT $1::uuid) AND alias = ANY(${keys(sql, audience.alias)}) OFFSET 0)`;
+    const from = `(SELECT * FROM devices WHERE app_id = (SELECT $1::uuid) AND alias = ANY(${keys(sql, audience.alias)}) OFFSET 0)`;
+    return { from, by: 'alias' };
   }
-  return 'devices';
+  return { from: 'devices' };
 }
 
 /**
@@ -130,6 +136,8 @@ function audienceClauses(
   audience: Audience,
   segments: ReadonlyMap<string, AudienceFilter>,
   asOf: Date,
+  /** The key the row source already selects by (`keyedSource`): not repeated here. */
+  sourceKey?: 'registration_id' | 'alias',
 ): string[] {
   if (audience.all) return [];
   const out: string[] = [];
@@ -137,8 +145,10 @@ function audienceClauses(
   if (audience.tag_and) out.push(`d.tags @> ${sql.bind(audience.tag_and, '::text[]')}`);
   // `tags` is NOT NULL (default '{}'), so the plain NOT is exact here.
   if (audience.tag_not) out.push(`NOT (d.tags && ${sql.bind(audience.tag_not, '::text[]')})`);
-  if (audience.alias) out.push(`d.alias = ANY(${keys(sql, audience.alias)})`);
-  if (audience.registration_id) out.push(`d.registration_id = ANY(${keys(sql, audience.registration_id)})`);
+  if (audience.alias && sourceKey !== 'alias') out.push(`d.alias = ANY(${keys(sql, audience.alias)})`);
+  if (audience.registration_id && sourceKey !== 'registration_id') {
+    out.push(`d.registration_id = ANY(${keys(sql, audience.registration_id)})`);
+  }
   if (audience.segment) {
     const parts = audience.segment.map((id) => {
       const filter = segments.get(id);
