@@ -9,4 +9,4 @@ export { runProcess } from './run-process';
 export { installShutdown, type Closable } from './shutdown';
 export { startOpsServer, type OpsServer } from './ops-server';
 export { QueueMetrics } from './queue-metrics';
-export { MicroBatcher, splitOnFailure } from './micro-batcher';
+export { MicroBatcher, splitOnFailure } from '@herald/common';

@@ -1,7 +1,7 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
-import { MicroBatcher } from './micro-batcher';
+import { MicroBatcher } from '@herald/common';
 import { REDIS } from './redis.token';
 
 export interface RateLimitResult {
