@@ -693,4 +693,56 @@ describe('audience compiler, estimate and scan on PostgreSQL', () => {
     );
     expect(mixed.preparable).toBe(false);
   });
+
+  it('scans concurrent registration-id and alias audiences through one shared statement, each its own devices', async () => {
+    // What a worker's concurrent unicast jobs do: each scan reads its pages, and the pages asked for
+    // in the same turn go to PostgreSQL together (lateralRunner). Several pages each (pageSize 1 and 2),
+    // platform filters, another app's device named by registration id, inactive devices.
+    const targets: [unknown, unknown, AppEntity][] = [
+      ...Object.keys(DEVICES).map((n): [unknown, unknown, AppEntity] => [
+        { registration_id: [rid[n]] },
+        'all',
+        appA,
+      ]),
+      [{ registration_id: Object.values(rid) }, 'all', appA],
+      [{ registration_id: Object.values(rid) }, ['ios'], appA],
+      [{ registration_id: [rid.b_twin, rid.ios_zh] }, 'all', appB],
+      [{ registration_id: [rid.quarantined, rid.invalid] }, 'all', appA],
+      [{ alias: ['alice'] }, 'all', appA],
+      [{ alias: ['alice', 'bob'] }, ['android'], appA],
+      [{ alias: ['nobody'] }, 'all', appA],
+    ];
+    const scanAll = async (
+      service: AudienceService,
+      [aud, platform, app]: [unknown, unknown, AppEntity],
+      i: number,
+    ) => {
+      const compiled = await service.compile(app.id, parsePushTarget({ platform, audience: aud }));
+      const found: string[] = [];
+      for await (const page of service.scan(compiled, { pageSize: 1 + (i % 2) })) {
+        for (const d of page) found.push(names.get(d.registrationId) ?? d.registrationId);
+      }
+      return found;
+    };
+    const alone: string[][] = [];
+    for (const [i, t] of targets.entries()) alone.push(await scanAll(audience, t, i));
+    expect(alone[Object.keys(DEVICES).length + 1]).toEqual(['ios_zh', 'ios_en']);
+    expect(alone[Object.keys(DEVICES).length + 2]).toEqual(['b_twin']);
+    expect(alone[Object.keys(DEVICES).length + 3]).toEqual([]);
+    const single = createDataSource({ url: ctx.config.database.url, poolSize: 1 });
+    await single.initialize();
+    try {
+      const service = new AudienceService(single);
+      const together = await Promise.all(targets.map((t, i) => scanAll(service, t, i)));
+      expect(together).toEqual(alone);
+      const shared = await single.query<{ n: string }[]>(
+        `SELECT generic_plans + custom_plans AS n FROM pg_prepared_statements
+          WHERE statement LIKE '%CROSS JOIN LATERAL%' AND statement LIKE '%string_agg%'`,
+      );
+      // Registration ids and aliases: one shared text each, run for pages of several scans at once.
+      expect(shared).toHaveLength(2);
+    } finally {
+      await single.destroy();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { DataSource, EntityManager } from 'typeorm';
-import { preparedRunner } from '@herald/db';
+import { lateralRunner } from '@herald/db';
 import { compileAudience, type CompiledAudience, type CompileOptions } from './audience.compiler';
 import {
   scanAudience,
@@ -66,11 +66,13 @@ export class AudienceService {
 
   /**
    * A registration-id or alias audience is scanned through named prepared statements (see
-   * `CompiledAudience.preparable`) when this service runs on a DataSource; inside a transaction
-   * (an EntityManager) statements stay unnamed.
+   * `CompiledAudience.preparable`) when this service runs on a DataSource, and the pages that
+   * concurrent scans of such audiences ask for in the same turn share one statement (`lateralRunner`:
+   * a worker's concurrent unicast jobs). Inside a transaction (an EntityManager) statements stay
+   * unnamed and apart.
    */
   scan(compiled: CompiledAudience, options?: ScanOptions): AsyncGenerator<AudienceDevice[], void, undefined> {
-    const db = compiled.preparable && this.db instanceof DataSource ? preparedRunner(this.db) : this.db;
+    const db = compiled.preparable && this.db instanceof DataSource ? lateralRunner(this.db) : this.db;
     return scanAudience(db, compiled, options);
   }
 

@@ -1,5 +1,5 @@
 import { DataSource, type EntityManager } from 'typeorm';
-import { preparedRunner } from '@herald/db';
+import { arrayLiteral, preparedRunner } from '@herald/db';
 import type { CompiledAudience } from '@herald/audience';
 import type { PushSpec } from './push.types';
 
@@ -131,11 +131,6 @@ function sameKeyedTarget(items: TargetedMessage[]): boolean {
         (v) => typeof v === 'string' || (Array.isArray(v) && v.every((e) => typeof e === 'string')),
       ),
   );
-}
-
-/** A text array as PostgreSQL's array literal (what `pg` sends for a JavaScript array). */
-function arrayLiteral(values: string[]): string {
-  return `{${values.map((v) => `"${v.replace(/[\\"]/g, (c) => `\\${c}`)}"`).join(',')}}`;
 }
 
 /**
