@@ -328,6 +328,7 @@ async function main(): Promise<void> {
       const clients0 = cpuUs(devices.child.pid!) ?? 0;
       const self0 = process.cpuUsage();
       tpg.start();
+      console.error(`run ${r + 1}: throughput phase (${CLIENTS} clients for ${SECONDS} s)`);
       const t = await throughput(api, app);
       const cpu = procs.map((p, i) => ((cpuUs(p.pid) ?? 0) - cpu0[i]) / 1e6);
       const selfUs = process.cpuUsage(self0);
