@@ -97,10 +97,42 @@ describe('lateralRunner', () => {
     expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/uuid/);
   });
 
+  it('refuses a bad value where the plan would never cast it, as the statement alone does', async () => {
+    // Alone, every value is cast when the statement is bound; inside the shared statement a cast in a
+    // WHERE clause runs only on the rows the plan reaches. The shared statement casts each value first.
+    const sql = `SELECT x FROM (SELECT 1::bigint AS x WHERE $1::int > 0) s WHERE x > $2::bigint`;
+    const runner = lateralRunner(ctx.db);
+    const results = await Promise.allSettled([
+      runner.query(sql, [1, '0']),
+      runner.query(sql, [0, 'not a number']),
+      runner.query(sql, [1, '5']),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[0] as PromiseFulfilledResult<unknown>).value).toEqual([{ x: '1' }]);
+    expect((results[2] as PromiseFulfilledResult<unknown>).value).toEqual([]);
+    expect(String((results[1] as PromiseRejectedResult).reason)).toMatch(/bigint/);
+  });
+
+  it('answers as the statement alone whatever names the statement uses (its own q, p1, ord)', async () => {
+    await withSingle(async (db) => {
+      const sql = `SELECT v, v * 10 AS ord FROM (SELECT 100 AS p1, g AS v FROM generate_series(1, 3) g) q
+                    WHERE v = $1::int`;
+      const alone = await Promise.all([2, 3, 9].map((v) => db.query(sql, [v])));
+      const shared = await Promise.all([2, 3, 9].map((v) => lateralRunner(db).query(sql, [v])));
+      expect(alone).toEqual([[{ v: 2, ord: 20 }], [{ v: 3, ord: 30 }], []]);
+      expect(shared).toEqual(alone);
+      const prepared = await db.query<unknown[]>(
+        `SELECT 1 FROM pg_prepared_statements WHERE statement LIKE '%CROSS JOIN LATERAL%'`,
+      );
+      expect(prepared).toHaveLength(1);
+    });
+  });
+
   it('runs a statement with an untyped placeholder, or a value with no text form, as it is', async () => {
     await withSingle(async (db) => {
       const runner = lateralRunner(db);
       const untyped = `SELECT $1 || '!' AS v`;
+      const twoWays = `SELECT $1::int AS n, $1::text AS t`;
       const dated = `SELECT $1::timestamptz AS at`;
       const at = new Date('2026-01-02T03:04:05Z');
       const answers = await Promise.all([
@@ -108,8 +140,17 @@ describe('lateralRunner', () => {
         runner.query(untyped, ['b']),
         runner.query(dated, [at]),
         runner.query(dated, [at]),
+        runner.query(twoWays, ['7']),
+        runner.query(twoWays, ['8']),
       ]);
-      expect(answers).toEqual([[{ v: 'a!' }], [{ v: 'b!' }], [{ at }], [{ at }]]);
+      expect(answers).toEqual([
+        [{ v: 'a!' }],
+        [{ v: 'b!' }],
+        [{ at }],
+        [{ at }],
+        [{ n: 7, t: '7' }],
+        [{ n: 8, t: '8' }],
+      ]);
       const shared = await db.query<unknown[]>(
         `SELECT 1 FROM pg_prepared_statements WHERE statement LIKE '%CROSS JOIN LATERAL%'`,
       );
