@@ -141,6 +141,8 @@ describe('POST /v3/push to all devices', () => {
     });
     expect(res.body).toEqual({ sendno: '7', msg_id: expect.stringMatching(/^\d+$/) });
     expect(res.headers['x-rate-limit-limit']).toBeDefined();
+    // No ETag: nothing asks for an API answer again by it (Express hashed every body to make one).
+    expect(res.headers.etag).toBeUndefined();
     const id = res.body.msg_id as string;
     expect(await settled(id)).toBe('completed');
 

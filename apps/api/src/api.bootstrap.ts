@@ -25,6 +25,9 @@ export async function createApiApp(config: HeraldConfig, logName = 'api'): Promi
   });
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
+  // No ETag on API answers: none is ever asked for again by it, and Express hashed every body (SHA-1)
+  // to make one. The console's static files keep theirs (serve-static makes its own).
+  app.set('etag', false);
   // X-Forwarded-For is believed only from the configured proxies; otherwise the socket address counts.
   app.set('trust proxy', config.trustedProxies.length > 0 ? config.trustedProxies : false);
   app.use(requestIdMiddleware);

@@ -71,6 +71,7 @@ describe('JPush device, tag and alias APIs (real PostgreSQL and Redis)', () => {
       .expect(200);
     expect(res.body).toEqual({ tags: ['vip', '北京'], alias: 'alice', mobile: '13012345678' });
     expect(res.headers['x-rate-limit-limit']).toBe('600');
+    expect(res.headers.etag).toBeUndefined();
     expect(Number(res.headers['x-rate-limit-remaining'])).toBeLessThan(600);
     expect(Number(res.headers['x-rate-limit-reset'])).toBeGreaterThanOrEqual(0);
     const bare = await http()
