@@ -7,7 +7,7 @@ import { enqueueCallbackEvents, PushComposer } from '@herald/push';
 import type { JobPayload } from '@herald/queue';
 import type { JobHandler } from '../jobs/job-handler';
 import { apnsEnvironmentOf, sendPage, type SendContext } from './channel.sender';
-import { recordDropped, type LedgerRow } from './ledger.writer';
+import { recordDropped, type LedgerRow, type OutcomePage } from './ledger.writer';
 import { PushRuntime } from './push.runtime';
 import type { ClaimedShard, MessageRow } from './shard.statements';
 
@@ -87,15 +87,30 @@ export class ShardHandler implements JobHandler<'push.shard'> {
     const resumed = shard.attempts > 1;
     const pending: Pending[] = [];
     let first = true;
-    for await (const page of this.runtime.audience.scan(compiled, {
+    let ended = false;
+    const scan = this.runtime.audience.scan(compiled, {
       pageSize,
       range: { afterId: shard.from, throughId: shard.to },
-    })) {
-      if (!first && (await this.cancelled(messageId)))
-        return this.stop(messageId, shardNo, msg.app_id, pending);
-      first = false;
-      if (throttle) await this.throttle(messageId, throttle, page.length);
-      await this.deliver(ctx, msg.app_id, page, resumed, pending);
+    });
+    const pages = scan[Symbol.asyncIterator]();
+    try {
+      let page = await pages.next();
+      while (!page.done) {
+        if (!first && (await this.cancelled(messageId)))
+          return this.stop(messageId, shardNo, msg.app_id, pending);
+        first = false;
+        if (throttle) await this.throttle(messageId, throttle, page.value.length);
+        // The scanner has the next page in flight already; whether there is one decides, once this
+        // page is sent, if the shard's end goes in the same statement as this page's outcomes.
+        const following = pages.next();
+        following.catch(() => undefined); // awaited below; this only marks it handled if delivery throws first
+        ended = await this.deliver(ctx, msg.app_id, page.value, resumed, pending, undefined, async () =>
+          (await following).done ? { shardNo, status: 'done' } : undefined,
+        );
+        page = await following;
+      }
+    } finally {
+      await pages.return(undefined);
     }
     for (
       let attempt = 1;
@@ -125,7 +140,7 @@ export class ShardHandler implements JobHandler<'push.shard'> {
     }
     // Still failing after every retry: a final failure with the provider's last reason.
     await this.recordPending(messageId, msg.app_id, pending);
-    const status = await this.finish(messageId, shardNo, 'done');
+    const status = ended ? 'done' : await this.finish(messageId, shardNo, 'done');
     // The request's correlation id (X-Request-Id) ties this line to the api's access log.
     this.logger.log({ correlationId: msg.correlation_id, messageId, shardNo, resumed }, 'shard done');
     return { status };
@@ -149,7 +164,9 @@ export class ShardHandler implements JobHandler<'push.shard'> {
     resumed: boolean,
     pending: Pending[],
     priorAttempts?: number[],
-  ): Promise<void> {
+    /** The shard's end if this page is its last (asked once the page is sent). */
+    lastPage?: () => Promise<OutcomePage['end']>,
+  ): Promise<boolean> {
     const db = this.runtime.db;
     const rows: LedgerRow[] = [];
     let toSend = devices;
@@ -181,7 +198,14 @@ export class ShardHandler implements JobHandler<'push.shard'> {
       if (outcome.kind === 'invalid_token') invalid.push({ deviceId: d.id, outcome });
       rows.push(ledger(d.id, d.channel, outcome, attempts));
     });
-    const sent = await this.runtime.statements.outcomes.submit({ messageId: ctx.messageId, appId, rows });
+    // The end goes with the last page only if nothing of the shard waits for a retry.
+    const end = lastPage && pending.length === 0 ? await lastPage() : undefined;
+    const sent = await this.runtime.statements.outcomes.submit({
+      messageId: ctx.messageId,
+      appId,
+      rows,
+      end,
+    });
     const byRid = new Map(toSend.map((d) => [d.registrationId, d.id]));
     await recordDropped(
       db,
@@ -221,6 +245,7 @@ export class ShardHandler implements JobHandler<'push.shard'> {
         sent.map((deviceId) => ({ messageId: ctx.messageId, deviceId })),
       );
     }
+    return end !== undefined;
   }
 
   private async recordPending(messageId: string, appId: string, pending: Pending[], reason?: string) {

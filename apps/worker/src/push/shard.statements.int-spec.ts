@@ -92,6 +92,49 @@ describe('shard statements shared by concurrent jobs (real PostgreSQL)', () => {
     expect(await message(ids[0])).toEqual({ status: 'completed', shards_done: 1 });
   });
 
+  it("records a shard's end with its last page in one statement; pages without one leave theirs open", async () => {
+    const [ending, open] = await Promise.all([unicast(devices[0].rid), unicast(devices[1].rid)]);
+    await Promise.all([ending, open].map((messageId) => statements.claims.submit({ messageId, shardNo: 0 })));
+    const pages = await Promise.all([
+      statements.outcomes.submit({
+        messageId: ending,
+        appId,
+        rows: [sent(devices[0].id)],
+        end: { shardNo: 0, status: 'done' },
+      }),
+      statements.outcomes.submit({ messageId: open, appId, rows: [sent(devices[1].id)] }),
+    ]);
+    expect(pages).toEqual([[devices[0].id], [devices[1].id]]);
+    expect(await message(ending)).toEqual({ status: 'completed', shards_done: 1 });
+    expect(await counters(ending)).toEqual({ targets: 1, sent: 1 });
+    expect(await message(open)).toEqual({ status: 'sending', shards_done: 0 });
+    const shardStatus = async (id: string) =>
+      (
+        await ctx.db.query<{ status: string }[]>(`SELECT status FROM message_shards WHERE message_id = $1`, [
+          id,
+        ])
+      )[0].status;
+    expect(await shardStatus(ending)).toBe('done');
+    expect(await shardStatus(open)).toBe('running');
+    // The same page and end again (a redelivered job's statement): nothing moves twice.
+    await statements.outcomes.submit({
+      messageId: ending,
+      appId,
+      rows: [sent(devices[0].id)],
+      end: { shardNo: 0, status: 'done' },
+    });
+    expect(await message(ending)).toEqual({ status: 'completed', shards_done: 1 });
+    expect(await counters(ending)).toEqual({ targets: 1, sent: 1 });
+    // An end with no rows left to record (every device of the page already in the ledger) still ends.
+    await statements.outcomes.submit({
+      messageId: open,
+      appId,
+      rows: [],
+      end: { shardNo: 0, status: 'done' },
+    });
+    expect(await message(open)).toEqual({ status: 'completed', shards_done: 1 });
+  });
+
   it('leaves a broadcast shard and a cancelled message to the general path', async () => {
     const broadcast = (await insertMessage(ctx.db, {
       appId,

@@ -2,7 +2,7 @@ import type { DataSource } from 'typeorm';
 import { preparedQuery, refusedByContent } from '@herald/db';
 import { MicroBatcher, splitOnFailure } from '@herald/platform';
 import type { PushSpec } from '@herald/push';
-import { recordOutcomePages, type OutcomePage } from './ledger.writer';
+import { recordOutcomePages, shardEndCtes, type OutcomePage } from './ledger.writer';
 
 export interface MessageRow {
   app_id: string;
@@ -54,22 +54,8 @@ export const CLAIM_SQL = `WITH cfg AS (SELECT set_config('synchronous_commit', '
        FROM s JOIN messages m ON m.id = s.message_id`;
 
 /** The shared shard end (see `finishShards`); exported so a test can read its generic plan. */
-export const FINISH_SQL = `WITH u AS (
-       SELECT * FROM unnest((SELECT $1::bigint[]), (SELECT $2::int[]), (SELECT $3::text[])) AS u(message_id, shard_no, status)
-     ),
-     s AS (
-       UPDATE message_shards ms SET status = u.status, completed_at = now()
-         FROM u
-        WHERE ms.message_id = u.message_id AND ms.shard_no = u.shard_no AND ms.status = 'running'
-       RETURNING ms.message_id
-     ), c AS (SELECT message_id, count(*)::int AS n FROM s GROUP BY message_id)
-     UPDATE messages m
-        SET shards_done = m.shards_done + c.n,
-            status = CASE WHEN m.status = 'sending' AND m.shards_done + c.n >= m.shards_total
-                          THEN 'completed' ELSE m.status END,
-            completed_at = CASE WHEN m.status = 'sending' AND m.shards_done + c.n >= m.shards_total
-                                THEN now() ELSE m.completed_at END
-       FROM c WHERE m.id = c.message_id`;
+export const FINISH_SQL = `WITH ${shardEndCtes('(SELECT $1::bigint[])', '(SELECT $2::int[])', '(SELECT $3::text[])')}
+     SELECT count(*) FROM ec`;
 
 /**
  * Claims the shards of single-shard messages (unicasts and small lists) that are still open, with
