@@ -31,8 +31,9 @@ export interface OutcomePage {
 /**
  * Shard ends as data-modifying `WITH` parts (`e`, `es`, `ec`, `em`), given the SQL of their three
  * arrays (message ids, shard numbers, statuses): a shard moves once (only a `running` one), and its
- * message is completed with its last shard. `FINISH_SQL` is these parts alone; the ledger statement
- * carries them for ends recorded together with their last page.
+ * message is completed with its last shard. `FINISH_SQL` is these parts alone (reading `em`, so a
+ * plan's top node counts the message update's work too); the ledger statement carries them for ends
+ * recorded together with their last page.
  */
 export function shardEndCtes(messageIds: string, shardNos: string, statuses: string): string {
   return `e AS (
@@ -51,6 +52,7 @@ export function shardEndCtes(messageIds: string, shardNos: string, statuses: str
               completed_at = CASE WHEN m.status = 'sending' AND m.shards_done + ec.n >= m.shards_total
                                   THEN now() ELSE m.completed_at END
          FROM ec WHERE m.id = ec.message_id
+       RETURNING m.id
      )`;
 }
 

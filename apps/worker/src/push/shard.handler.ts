@@ -100,14 +100,23 @@ export class ShardHandler implements JobHandler<'push.shard'> {
           return this.stop(messageId, shardNo, msg.app_id, pending);
         first = false;
         if (throttle) await this.throttle(messageId, throttle, page.value.length);
-        // The scanner has the next page in flight already; whether there is one decides, once this
-        // page is sent, if the shard's end goes in the same statement as this page's outcomes.
-        const following = pages.next();
-        following.catch(() => undefined); // awaited below; this only marks it handled if delivery throws first
-        ended = await this.deliver(ctx, msg.app_id, page.value, resumed, pending, undefined, async () =>
-          (await following).done ? { shardNo, status: 'done' } : undefined,
+        // A single-shard message (a unicast, a list: a few pages at most) looks one page ahead: if the
+        // scan is known to be over by the time this page is sent, the shard's end goes in the same
+        // statement as the page's outcomes. Nothing waits for the look-ahead (a page is recorded before
+        // the next is awaited); a broadcast's shard keeps to one page at a time.
+        let following: Promise<IteratorResult<AudienceDevice[]>> | undefined;
+        let next: IteratorResult<AudienceDevice[]> | undefined;
+        if (claimed) {
+          following = pages.next();
+          following.then(
+            (r) => (next = r),
+            () => undefined, // awaited below
+          );
+        }
+        ended = await this.deliver(ctx, msg.app_id, page.value, resumed, pending, undefined, () =>
+          next?.done ? { shardNo, status: 'done' } : undefined,
         );
-        page = await following;
+        page = await (following ?? pages.next());
       }
     } finally {
       await pages.return(undefined);
@@ -164,8 +173,8 @@ export class ShardHandler implements JobHandler<'push.shard'> {
     resumed: boolean,
     pending: Pending[],
     priorAttempts?: number[],
-    /** The shard's end if this page is its last (asked once the page is sent). */
-    lastPage?: () => Promise<OutcomePage['end']>,
+    /** The shard's end if this page is known to be its last (asked once the page is sent). */
+    lastPage?: () => OutcomePage['end'],
   ): Promise<boolean> {
     const db = this.runtime.db;
     const rows: LedgerRow[] = [];
@@ -198,8 +207,16 @@ export class ShardHandler implements JobHandler<'push.shard'> {
       if (outcome.kind === 'invalid_token') invalid.push({ deviceId: d.id, outcome });
       rows.push(ledger(d.id, d.channel, outcome, attempts));
     });
-    // The end goes with the last page only if nothing of the shard waits for a retry.
-    const end = lastPage && pending.length === 0 ? await lastPage() : undefined;
+    // The end goes with the last page only if nothing of the shard waits for a retry and the ledger
+    // statement is the page's last write (no dropped entries, badges, invalid tokens or callbacks to
+    // record after it): whoever sees the message completed sees everything it did.
+    const last =
+      pending.length === 0 &&
+      result.dropped.length === 0 &&
+      result.badges.size === 0 &&
+      invalid.length === 0 &&
+      !ctx.spec.callback;
+    const end = last ? lastPage?.() : undefined;
     const sent = await this.runtime.statements.outcomes.submit({
       messageId: ctx.messageId,
       appId,

@@ -55,7 +55,7 @@ export const CLAIM_SQL = `WITH cfg AS (SELECT set_config('synchronous_commit', '
 
 /** The shared shard end (see `finishShards`); exported so a test can read its generic plan. */
 export const FINISH_SQL = `WITH ${shardEndCtes('(SELECT $1::bigint[])', '(SELECT $2::int[])', '(SELECT $3::text[])')}
-     SELECT count(*) FROM ec`;
+     SELECT count(*) FROM em`;
 
 /**
  * Claims the shards of single-shard messages (unicasts and small lists) that are still open, with
