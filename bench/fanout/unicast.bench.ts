@@ -50,6 +50,13 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const DEVICES = 1_000;
+/**
+ * Node flags of the api process: as `npm run start:api` and docker/compose.yaml run it (a 64 MB
+ * young generation). BENCH_API_NODE_ARGS (space-separated) replaces them.
+ */
+const API_NODE_ARGS = (process.env.BENCH_API_NODE_ARGS ?? '--max-semi-space-size=64')
+  .split(' ')
+  .filter(Boolean);
 /** The tables every push writes, vacuumed and analyzed as autovacuum would (see createBenchApp). */
 const CHURNED = ['devices', 'messages', 'message_shards', 'message_counters', 'deliveries'];
 
@@ -258,15 +265,13 @@ async function main(): Promise<void> {
   const redis = await startRedis();
   const env = { DATABASE_URL: dbUrl(BENCH_DB), REDIS_URL: redis.url, HERALD_QUEUE_PREFIX: 'bu' };
   const procs: HeraldProcess[] = [
-    await startHerald(
-      'api',
-      'api',
-      env,
+    await startHerald('api', 'api', env, [
+      ...API_NODE_ARGS,
       // BENCH_CPU_PROF=<dir>: V8 CPU profiles of the api and the workers, written when they stop.
-      process.env.BENCH_CPU_PROF
+      ...(process.env.BENCH_CPU_PROF
         ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, '--cpu-prof-name=api.cpuprofile']
-        : [],
-    ),
+        : []),
+    ]),
     await startHerald('gateway', 'gateway', env),
   ];
   for (let w = 0; w < WORKERS; w++) {
