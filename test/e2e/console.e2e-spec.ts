@@ -139,8 +139,11 @@ describe('the console, driven in headless Chromium', () => {
     expect(res?.status()).toBe(200);
     await expect(page.getByRole('heading', { name: 'Create an account' }).isVisible()).resolves.toBe(true);
     expect(external).toEqual([]);
-    // A deep link answers the app shell; a missing asset does not.
-    expect((await fetch(`${base}/console/apps/x/messages`)).status).toBe(200);
+    // A deep link answers the app shell (with its file ETag: API answers have none, files keep it);
+    // a missing asset does not.
+    const shell = await fetch(`${base}/console/apps/x/messages`);
+    expect(shell.status).toBe(200);
+    expect(shell.headers.get('etag')).toMatch(/^W\/"/);
     expect((await fetch(`${base}/console/assets/nope.js`)).status).toBe(404);
   });
 

@@ -26,8 +26,11 @@ export async function createApiApp(config: HeraldConfig, logName = 'api'): Promi
   app.useLogger(app.get(Logger));
   app.disable('x-powered-by');
   // No ETag on API answers: none is ever asked for again by it, and Express hashed every body (SHA-1)
-  // to make one. The console's static files keep theirs (serve-static makes its own).
-  app.set('etag', false);
+  // to make one. A function that makes none, rather than `false`: files (the console's app shell,
+  // its assets) keep the ETag `send` makes from the file's size and time, which a rollback to an
+  // older build needs (its shell has an older modification time, and `If-Modified-Since` alone would
+  // keep a browser on the newer shell).
+  app.set('etag', () => undefined);
   // X-Forwarded-For is believed only from the configured proxies; otherwise the socket address counts.
   app.set('trust proxy', config.trustedProxies.length > 0 ? config.trustedProxies : false);
   app.use(requestIdMiddleware);
