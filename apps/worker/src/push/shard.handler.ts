@@ -27,7 +27,8 @@ interface Pending {
  * (worker killed, lock lost) skips what was recorded and a page is the most that can be resent — and the
  * gateway inbox drops that as a duplicate, APNs collapses it by its message-derived collapse id.
  * Transient failures are resent at the end of the shard, only those tokens, with backoff that honours
- * Retry-After, at most `HERALD_PUSH_RETRY_ATTEMPTS` times. Memory is one page plus the shard's retries.
+ * Retry-After, at most `HERALD_PUSH_RETRY_ATTEMPTS` times. Memory is one page plus the shard's retries
+ * (a single-shard message, a few pages at most, also holds the next page while it sends one).
  */
 @Injectable()
 export class ShardHandler implements JobHandler<'push.shard'> {
@@ -96,8 +97,10 @@ export class ShardHandler implements JobHandler<'push.shard'> {
     try {
       let page = await pages.next();
       while (!page.done) {
+        // Awaited here, inside the try: the finally below waits for the scan to drain, and a failure
+        // of stop() meanwhile must stay this call's, not an unhandled rejection.
         if (!first && (await this.cancelled(messageId)))
-          return this.stop(messageId, shardNo, msg.app_id, pending);
+          return await this.stop(messageId, shardNo, msg.app_id, pending);
         first = false;
         if (throttle) await this.throttle(messageId, throttle, page.value.length);
         // A single-shard message (a unicast, a list: a few pages at most) looks one page ahead: if the
