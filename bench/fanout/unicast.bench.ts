@@ -51,8 +51,8 @@ const RATE = Number(process.env.BENCH_RATE ?? 200);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const DEVICES = 1_000;
 /**
- * Node flags of the api process: as `npm run start:api` and docker/compose.yaml run it (a 64 MB
- * young generation). BENCH_API_NODE_ARGS (space-separated) replaces them.
+ * Node flags of the api process: as `npm run start:api` and docker/compose.yaml run it (64 MB
+ * young-generation semi-spaces). BENCH_API_NODE_ARGS (space-separated) replaces them.
  */
 const API_NODE_ARGS = (process.env.BENCH_API_NODE_ARGS ?? '--max-semi-space-size=64')
   .split(' ')
