@@ -19,6 +19,7 @@ import {
   type TestContext,
 } from '@herald/testing';
 import { createApiApp } from '../../apps/api/src/api.bootstrap';
+import { PushRuntime } from '../../apps/worker/src/push/push.runtime';
 import { ReconcilerService } from '../../apps/worker/src/push/reconciler.service';
 import { startWorker } from '../../apps/worker/src/worker.bootstrap';
 
@@ -404,6 +405,51 @@ describe('options', () => {
       [id, t.devices[0].device.id],
     );
     expect(row.attempts).toBe(2);
+  });
+});
+
+describe("a unicast's shard end", () => {
+  it('rides with its last page only when nothing of the page is written after it', async () => {
+    const t = await tenantWith([{ channel: 'gateway' }, { channel: 'apns', platform: 'ios' }]);
+    const [gw, ios] = t.devices.map((d) => d.device.registrationId);
+    // Observed, not replaced: the shard ends the worker records on their own (after the page).
+    const ends = jest.spyOn(worker.get(PushRuntime).statements.ends, 'submit');
+    const endedApart = (msgId: string) => ends.mock.calls.some(([end]) => end.messageId === msgId);
+    try {
+      // Nothing after the page's statement: the message completes in it, no separate end.
+      const plain = await push(t, {
+        platform: 'all',
+        audience: { registration_id: [gw] },
+        message: { msg_content: 'a' },
+      });
+      expect(await settled(plain.body.msg_id)).toBe('completed');
+      expect(endedApart(plain.body.msg_id)).toBe(false);
+      // Callback events are written after the page's statement: the end waits for them, so whoever
+      // sees the message completed finds its "sent" event already queued.
+      const called = await push(t, {
+        platform: 'all',
+        audience: { registration_id: [gw] },
+        message: { msg_content: 'b' },
+        callback: { url: 'http://127.0.0.1:9/herald-callback', type: 8 },
+      });
+      expect(await settled(called.body.msg_id)).toBe('completed');
+      expect(endedApart(called.body.msg_id)).toBe(true);
+      const events = await ctx.db.query<{ event: string }[]>(
+        `SELECT event FROM callback_events WHERE message_id = $1`,
+        [called.body.msg_id],
+      );
+      expect(events.map((e) => e.event)).toEqual(['sent']);
+      // A badge is written after it too.
+      const badged = await push(t, {
+        platform: 'all',
+        audience: { registration_id: [ios] },
+        notification: { ios: { alert: 'c', badge: '+1' } },
+      });
+      expect(await settled(badged.body.msg_id)).toBe('completed');
+      expect(endedApart(badged.body.msg_id)).toBe(true);
+    } finally {
+      ends.mockRestore();
+    }
   });
 });
 
