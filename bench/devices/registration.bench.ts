@@ -23,7 +23,7 @@ import {
   TEST_MASTER_KEY,
   testConfig,
 } from '@herald/testing';
-import { CpuGroup, postgresPids } from '../fanout/harness';
+import { API_NODE_ARGS, CpuGroup, postgresPids } from '../fanout/harness';
 
 const ROOT = join(__dirname, '../..');
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 50);
@@ -91,8 +91,7 @@ async function run(index: number): Promise<RunResult> {
   const { app } = await createTenantFixture(db, config);
   await db.destroy();
   const port = await freePort();
-  const nodeArgs = process.env.BENCH_API_NODE_ARGS ? process.env.BENCH_API_NODE_ARGS.split(' ') : [];
-  const api = spawn(process.execPath, [...nodeArgs, join(ROOT, 'dist/apps/api/main.js')], {
+  const api = spawn(process.execPath, [...API_NODE_ARGS, join(ROOT, 'dist/apps/api/main.js')], {
     env: {
       ...process.env,
       HERALD_MASTER_KEY: TEST_MASTER_KEY,

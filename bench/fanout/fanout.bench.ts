@@ -19,6 +19,7 @@ import type { ApnsCredentials, FcmServiceAccount } from '@herald/providers';
 import { CredentialStore } from '@herald/push';
 import { testConfig } from '@herald/testing';
 import {
+  API_NODE_ARGS,
   CpuGroup,
   cpuUs,
   dbUrl,
@@ -99,7 +100,7 @@ async function run(
     HERALD_APNS_ENDPOINT: fakes[0].ready.url,
     HERALD_FCM_ENDPOINT: fakes[1].ready.url,
   };
-  const procs: HeraldProcess[] = [await startHerald('api', 'api', env)];
+  const procs: HeraldProcess[] = [await startHerald('api', 'api', env, API_NODE_ARGS)];
   for (let w = 0; w < workers; w++) {
     const prof = CPU_PROF_DIR
       ? [

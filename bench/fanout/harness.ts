@@ -35,6 +35,14 @@ export async function quietMachine(): Promise<string> {
 export const machine = () =>
   `${cpus().length} × ${cpus()[0]?.model ?? '?'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
 
+/**
+ * Node flags of the api process, as `npm run start:api` and docker/compose.yaml run it (64 MB
+ * young-generation semi-spaces, docs/operations.md). BENCH_API_NODE_ARGS (space-separated) replaces them.
+ */
+export const API_NODE_ARGS = (process.env.BENCH_API_NODE_ARGS ?? '--max-semi-space-size=64')
+  .split(' ')
+  .filter(Boolean);
+
 export const baseDbUrl = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/herald';
 export function dbUrl(db: string): string {
   const url = new URL(baseDbUrl);

@@ -20,6 +20,7 @@ import { Client } from 'pg';
 import { createDataSource } from '@herald/db';
 import { createApp, createDevice, createTenant, testConfig } from '@herald/testing';
 import {
+  API_NODE_ARGS,
   CpuGroup,
   cpuUs,
   dbUrl,
@@ -50,13 +51,6 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const RATE = Number(process.env.BENCH_RATE ?? 200);
 const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
 const DEVICES = 1_000;
-/**
- * Node flags of the api process: as `npm run start:api` and docker/compose.yaml run it (64 MB
- * young-generation semi-spaces). BENCH_API_NODE_ARGS (space-separated) replaces them.
- */
-const API_NODE_ARGS = (process.env.BENCH_API_NODE_ARGS ?? '--max-semi-space-size=64')
-  .split(' ')
-  .filter(Boolean);
 /** The tables every push writes, vacuumed and analyzed as autovacuum would (see createBenchApp). */
 const CHURNED = ['devices', 'messages', 'message_shards', 'message_counters', 'deliveries'];
 
