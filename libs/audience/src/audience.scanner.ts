@@ -1,10 +1,9 @@
+import type { Queryable } from '@herald/db';
 import type { CompiledAudience } from './audience.compiler';
 import type { Channel } from './audience.types';
 
 /** Anything that runs a parameterised query: a TypeORM DataSource, EntityManager or QueryRunner. */
-export interface Queryable {
-  query(sql: string, params?: unknown[]): Promise<unknown>;
-}
+export type { Queryable };
 
 /** The columns delivery needs, and no more (the scan's cost is mostly bytes and row objects). */
 export interface AudienceDevice {

@@ -1,9 +1,8 @@
 import type { DataSource } from 'typeorm';
 import { MicroBatcher, splitOnFailure } from '@herald/common';
-import { preparedRunner } from './prepared-query';
+import { preparedRunner, type Queryable } from './prepared-query';
 import { refusedByContent } from './statement-error';
 
-type Runner = { query(sql: string, params?: unknown[]): Promise<unknown> };
 type Row = Record<string, unknown>;
 
 /** A text array element as PostgreSQL's array literal writes it (what `pg` sends for a JavaScript array). */
@@ -37,8 +36,12 @@ function placeholderTypes(sql: string): string[] | undefined {
     : undefined;
 }
 
-/** A value as the text its placeholder's cast reads; `undefined` when it has no such text form here. */
-function asText(value: unknown): string | null | undefined {
+/**
+ * A value as text that its placeholder's cast reads back (a string array as an array literal), for
+ * statements that pass many calls' values in one text array per placeholder; `undefined` when it has
+ * no such text form here (a Date, a number array).
+ */
+export function textParam(value: unknown): string | null | undefined {
   if (value === null) return null;
   if (typeof value === 'string') return value;
   if (typeof value === 'number' || typeof value === 'bigint' || typeof value === 'boolean')
@@ -51,7 +54,7 @@ interface Call {
   params: (string | null)[];
 }
 
-const runners = new WeakMap<DataSource, Runner>();
+const runners = new WeakMap<DataSource, Queryable>();
 
 /**
  * A `query(sql, params)` for read-only statements that answer at most one row, such as one page of a
@@ -67,13 +70,14 @@ const runners = new WeakMap<DataSource, Runner>();
  * load a worker's concurrent shard jobs each read one short page; one statement for all of them spares
  * PostgreSQL a round trip, a wake-up and an executor start per job. A call alone, a statement with an
  * untyped placeholder (or one typed two ways), or a value with no text form (a Date, a number array)
- * runs as it is. If PostgreSQL
- * refuses the shared statement for what one call holds, each call runs alone, so only that call fails.
+ * runs as it is. If PostgreSQL refuses the shared statement for what one call holds, each call runs
+ * alone, so only that call fails.
  *
  * The statement's `$` characters must all be placeholders (no dollar quoting), as with the other
- * builders that renumber placeholders.
+ * builders that renumber placeholders. Like {@link preparedRunner}, it keeps something per statement
+ * text (a batcher, and a prepared statement per connection): use it only where the texts are bounded.
  */
-export function lateralRunner(db: DataSource): Runner {
+export function lateralRunner(db: DataSource): Queryable {
   let runner = runners.get(db);
   if (runner) return runner;
   const prepared = preparedRunner(db);
@@ -108,7 +112,7 @@ ${sql.replace(/\$(\d+)/g, '__hq.__hq_p$1')}
   runner = {
     query(sql, params = []) {
       const types = RESERVED.test(sql) ? undefined : placeholderTypes(sql);
-      const values = params.map(asText);
+      const values = params.map(textParam);
       if (!types?.length || types.length !== params.length || values.some((v) => v === undefined)) {
         return prepared.query(sql, params);
       }

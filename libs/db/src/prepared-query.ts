@@ -20,8 +20,12 @@ export async function preparedQuery<T extends QueryResultRow>(
   return result.rows;
 }
 
-type Runner = { query(sql: string, params?: unknown[]): Promise<unknown> };
-const runners = new WeakMap<DataSource, Runner>();
+/** Anything with a parameterised `query`, as a DataSource, an EntityManager and the runners below have. */
+export interface Queryable {
+  query(sql: string, params?: unknown[]): Promise<unknown>;
+}
+
+const runners = new WeakMap<DataSource, Queryable>();
 
 /**
  * A `query(sql, params)` that runs every statement through {@link preparedQuery}, named after its
@@ -29,7 +33,7 @@ const runners = new WeakMap<DataSource, Runner>();
  * it builds are few. One per DataSource, shared by its callers. Each connection keeps every statement
  * it has prepared, so use it only where the texts are bounded.
  */
-export function preparedRunner(db: DataSource): Runner {
+export function preparedRunner(db: DataSource): Queryable {
   let runner = runners.get(db);
   if (runner) return runner;
   const names = new Map<string, string>();
