@@ -1,5 +1,5 @@
 import { DataSource, type EntityManager } from 'typeorm';
-import { arrayLiteral, preparedRunner } from '@herald/db';
+import { arrayLiteral, preparedRunner, textParam } from '@herald/db';
 import type { CompiledAudience } from '@herald/audience';
 import type { PushSpec } from './push.types';
 
@@ -127,28 +127,21 @@ function sameKeyedTarget(items: TargetedMessage[]): boolean {
       t.preparable === true &&
       t.from === first.from &&
       t.where === first.where &&
-      t.params.every(
-        (v) => typeof v === 'string' || (Array.isArray(v) && v.every((e) => typeof e === 'string')),
-      ),
+      t.params.every((v) => textParam(v) !== undefined),
   );
 }
 
-/**
- * `insertMessages` for messages whose audiences share one SQL text: one set-based statement over
- * arrays, its text the same whatever the number of messages, so it is a named prepared statement
- * with one generic plan. (The general statement's per-message `WITH` parts change its text with every
- * batch size, and PostgreSQL spent more time planning them than writing the rows: ~1.5 ms for 64.)
- * Each message's probe is its audience's own condition with the audience's values read from that
- * message's row; ids are drawn first, so the answers map back to the messages in order (from the
- * identity's sequence, named as PostgreSQL named it: looking it up with `pg_get_serial_sequence` ran a
- * catalog query per row).
- */
-async function insertKeyed(db: DataSource, items: TargetedMessage[]): Promise<(string | undefined)[]> {
-  const target = items[0].target as MessageTarget;
+/** The keyed insert's text per audience shape (`from`, `where` and how many values they read). */
+const keyedSql = new Map<string, string>();
+
+function keyedInsertSql(target: MessageTarget): string {
   const k = target.params.length;
+  const shape = `${k}\u0000${target.from}\u0000${target.where}`;
+  let sql = keyedSql.get(shape);
+  if (sql !== undefined) return sql;
   const row = (text: string) => text.replace(/\$(\d+)/g, (_, n: string) => `i.t${n}`);
   const targetCols = Array.from({ length: k }, (_, j) => `t${j + 1}`);
-  const sql = `WITH i AS (
+  sql = `WITH i AS (
       SELECT * FROM unnest(
         (SELECT $1::int[]), (SELECT $2::uuid[]), (SELECT $3::text[]), (SELECT $4::text[]), (SELECT $5::text[]),
         (SELECT $6::text[]), (SELECT $7::jsonb[]), (SELECT $8::jsonb[]), (SELECT $9::text[]), (SELECT $10::int[]),
@@ -172,6 +165,24 @@ async function insertKeyed(db: DataSource, items: TargetedMessage[]): Promise<(s
       SELECT id, 0, 0, ${MAX_ID}::bigint FROM ids WHERE shards_total = 1
     )
     SELECT ord, id::text AS id FROM ids`;
+  // Texts are as many as the audience shapes (registration ids or aliases, each platform filter).
+  keyedSql.set(shape, sql);
+  return sql;
+}
+
+/**
+ * `insertMessages` for messages whose audiences share one SQL text: one set-based statement over
+ * arrays, its text the same whatever the number of messages, so it is a named prepared statement
+ * with one generic plan. (The general statement's per-message `WITH` parts change its text with every
+ * batch size, and PostgreSQL spent more time planning them than writing the rows: ~1.5 ms for 64.)
+ * Each message's probe is its audience's own condition with the audience's values read from that
+ * message's row; ids are drawn first, so the answers map back to the messages in order (from the
+ * identity's sequence, named as PostgreSQL named it: looking it up with `pg_get_serial_sequence` ran a
+ * catalog query per row).
+ */
+async function insertKeyed(db: DataSource, items: TargetedMessage[]): Promise<(string | undefined)[]> {
+  const target = items[0].target as MessageTarget;
+  const sql = keyedInsertSql(target);
   const column = <T>(f: (m: NewMessage) => T) => items.map(({ message }) => f(message));
   const params: unknown[] = [
     items.map((_, n) => n),
@@ -189,13 +200,8 @@ async function insertKeyed(db: DataSource, items: TargetedMessage[]): Promise<(s
     column((m) => m.correlationId ?? null),
     column((m) => (m.singleShard ? 1 : null)),
   ];
-  for (let j = 0; j < k; j++) {
-    params.push(
-      items.map(({ target: t }) => {
-        const v = (t as MessageTarget).params[j] as string | string[];
-        return typeof v === 'string' ? v : arrayLiteral(v);
-      }),
-    );
+  for (let j = 0; j < target.params.length; j++) {
+    params.push(items.map(({ target: t }) => textParam((t as MessageTarget).params[j])));
   }
   const rows = (await preparedRunner(db).query(sql, params)) as { ord: number; id: string }[];
   const ids = new Map(rows.map((r) => [Number(r.ord), r.id]));
