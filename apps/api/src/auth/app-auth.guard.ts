@@ -79,10 +79,16 @@ export class AppAuthGuard implements CanActivate {
       // may have been cut short); any other secret re-reads the app at most once a second.
       const previous = this.verifiesPrevious(app, secret);
       if (previous) this.directory.forget(appKey);
-      app = previous ? await this.directory.byKey(appKey) : await this.directory.refresh(appKey);
-      if (!app || !(this.hasher.verify(secret, app.masterSecretHash) || this.verifiesPrevious(app, secret))) {
+      const fresh = previous ? await this.directory.byKey(appKey) : await this.directory.refresh(appKey);
+      // The same cached copy (re-read less than a second ago) was checked just now: refuse at once.
+      if (
+        !fresh ||
+        fresh === app ||
+        !(this.hasher.verify(secret, fresh.masterSecretHash) || this.verifiesPrevious(fresh, secret))
+      ) {
         throw fail();
       }
+      app = fresh;
     }
 
     const quota = await this.limiter.hit(`app:${app.id}`, app.rateLimitPerMinute);

@@ -16,6 +16,8 @@ const REFRESH_MS = 1_000;
 @Injectable()
 export class AppDirectory {
   private readonly cache = new Map<string, { app: AppEntity | null; until: number }>();
+  /** When each app key was last re-read on request (`refresh`). */
+  private readonly refreshed = new Map<string, number>();
 
   constructor(@InjectDataSource() private readonly db: DataSource) {}
 
@@ -49,6 +51,4 @@ export class AppDirectory {
     this.cache.delete(appKey);
     return this.byKey(appKey, now);
   }
-
-  private readonly refreshed = new Map<string, number>();
 }
