@@ -21,11 +21,12 @@ export interface OutcomePage {
   appId: string;
   rows: LedgerRow[];
   /**
-   * The shard's end, when this page is its last and nothing of it waits for a retry: recorded in the
-   * same statement as the page (as `finishShards` would: once, and the message completed with its
-   * last shard), so a unicast costs one statement fewer.
+   * The shard's end, recorded in the same statement as the page (as `finishShards` would: once, and
+   * the message completed with its last shard), so a unicast costs one statement fewer. The shard
+   * handler sets it only on a single-shard message's last page when this statement is the shard's
+   * last write (nothing to retry, no dropped entries, badges, invalid tokens or callbacks after it).
    */
-  end?: { shardNo: number; status: 'done' | 'cancelled' };
+  end?: { shardNo: number; status: 'done' };
 }
 
 /**
