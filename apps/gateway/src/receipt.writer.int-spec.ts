@@ -4,7 +4,7 @@ import {
   type TenantFixture,
   type TestContext,
 } from '@herald/testing';
-import { ReceiptWriter, type ReceiptDevice } from './receipt.writer';
+import { DELIVERED_SQL, ReceiptWriter, type ReceiptDevice } from './receipt.writer';
 
 /** The gateway's receipt writer as a producer of JPush callback events (real PostgreSQL and Redis). */
 let ctx: TestContext;
@@ -136,4 +136,44 @@ it('an ack, an open and a dismissal racing for the same copy count one delivery,
   );
   expect(rows).toHaveLength(30);
   expect(rows.filter((r) => r.delivered !== '1' || r.clicked !== '1' || r.dismissed !== '1')).toEqual([]);
+});
+
+interface PlanNode {
+  'Node Type': string;
+  'CTE Name'?: string;
+  'Actual Loops': number;
+  Plans?: PlanNode[];
+}
+
+it('the ack statement reads its batch a bounded number of times, however many acks it carries', async () => {
+  // The plan expects ~10 rows per array (they are hidden from it), so a join of the batch with itself
+  // becomes a nested loop that rereads it once per changed row: quadratic, 130 µs per ack at 2,000.
+  const m = await message({ callback: { url: 'https://tenant.example/cb' } });
+  // One connection, rolled back: the devices and ledger rows made here do not stay.
+  const tx = ctx.db.createQueryRunner();
+  await tx.connect();
+  await tx.startTransaction();
+  try {
+    const devices: { id: string }[] = await tx.query(
+      `INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel)
+       SELECT $1, 'plan' || g, 'h', 'android', 'gateway' FROM generate_series(1, 500) g RETURNING id::text`,
+      [fx.app.app.id],
+    );
+    const ids = devices.map((d) => d.id);
+    const [{ 'QUERY PLAN': plan }]: { 'QUERY PLAN': [{ Plan: PlanNode }] }[] = await tx.query(
+      `EXPLAIN (ANALYZE, FORMAT JSON) ${DELIVERED_SQL}`,
+      [ids.map(() => m), ids, ids.map(() => fx.app.app.id), new Date()],
+    );
+    const scans: PlanNode[] = [];
+    const walk = (n: PlanNode) => {
+      if (n['Node Type'] === 'CTE Scan' && ['input', 'changed'].includes(n['CTE Name'] ?? '')) scans.push(n);
+      n.Plans?.forEach(walk);
+    };
+    walk(plan[0].Plan);
+    expect(scans.length).toBeGreaterThan(0);
+    expect(scans.filter((s) => s['Actual Loops'] > 1)).toEqual([]);
+  } finally {
+    await tx.rollbackTransaction();
+    await tx.release();
+  }
 });

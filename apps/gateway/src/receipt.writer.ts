@@ -22,6 +22,36 @@ const LEDGER_CONCURRENCY = 3;
 const LEDGER_ATTEMPTS = 5;
 
 /**
+ * An ack batch into the ledger: $1 message ids, $2 device ids, $3 app ids (one per ack), $4 the time.
+ * Returns the changed rows of messages with a callback, usually none. A named
+ * prepared statement whose arrays no plan sees (sub-selects): one generic plan, instead of planning
+ * it for every batch of acks (~0.2 ms each, as long as running it). That plan expects ~10 rows
+ * from each array, so nothing in it may join the rows against themselves: a nested loop of
+ * `changed` × `input` cost 130 µs per ack at 2,000 acks a statement. The messages with a callback
+ * are gathered once (an init plan) and the changed rows tested against that short array.
+ */
+export const DELIVERED_SQL = `WITH input AS (
+     SELECT i.message_id, i.device_id, i.app_id, m.request ? 'callback' AS callback
+       FROM unnest((SELECT $1::bigint[]), (SELECT $2::bigint[]), (SELECT $3::uuid[])) AS i(message_id, device_id, app_id)
+       JOIN messages m ON m.id = i.message_id AND m.app_id = i.app_id
+   ), changed AS (
+     INSERT INTO deliveries (message_id, device_id, app_id, channel, state, delivered_at)
+     SELECT message_id, device_id, app_id, 'gateway', 'delivered', $4 FROM input
+     ON CONFLICT (message_id, device_id) DO UPDATE
+       SET state = 'delivered', delivered_at = excluded.delivered_at, updated_at = now()
+       WHERE deliveries.state <> 'delivered'
+     RETURNING message_id, device_id
+   ), counted AS (
+     INSERT INTO message_counters (message_id, channel, delivered)
+     SELECT message_id, 'gateway', count(*) FROM changed GROUP BY message_id
+     ON CONFLICT (message_id, channel) DO UPDATE
+       SET delivered = message_counters.delivered + excluded.delivered
+   )
+   SELECT c.message_id::text, c.device_id::text
+     FROM changed c
+    WHERE c.message_id = ANY ((SELECT array_agg(DISTINCT message_id) FROM input WHERE callback)::bigint[])`;
+
+/**
  * Receipts from devices: acks remove inbox entries and mark the ledger row delivered; events record
  * clicks and dismissals. Acks are batched (a broadcast brings thousands per second per node) into one
  * Redis script call per page of devices and one SQL statement per flush. Counting happens only for rows that changed state,
@@ -130,32 +160,10 @@ export class ReceiptWriter {
   }
 
   private async writeDelivered(rows: [string, string, string][], now: number): Promise<void> {
-    // The statement returns the changed rows of messages with a callback, usually none. A named
-    // prepared statement whose arrays no plan sees (sub-selects): one generic plan, instead of planning
-    // it for every batch of acks (~0.2 ms each, as long as running it).
     const changed = await preparedQuery<{ message_id: string; device_id: string }>(
       this.db,
       'gateway_delivered',
-      `WITH input AS (
-         SELECT i.message_id, i.device_id, i.app_id, m.request ? 'callback' AS callback
-           FROM unnest((SELECT $1::bigint[]), (SELECT $2::bigint[]), (SELECT $3::uuid[])) AS i(message_id, device_id, app_id)
-           JOIN messages m ON m.id = i.message_id AND m.app_id = i.app_id
-       ), changed AS (
-         INSERT INTO deliveries (message_id, device_id, app_id, channel, state, delivered_at)
-         SELECT message_id, device_id, app_id, 'gateway', 'delivered', $4 FROM input
-         ON CONFLICT (message_id, device_id) DO UPDATE
-           SET state = 'delivered', delivered_at = excluded.delivered_at, updated_at = now()
-           WHERE deliveries.state <> 'delivered'
-         RETURNING message_id, device_id
-       ), counted AS (
-         INSERT INTO message_counters (message_id, channel, delivered)
-         SELECT message_id, 'gateway', count(*) FROM changed GROUP BY message_id
-         ON CONFLICT (message_id, channel) DO UPDATE
-           SET delivered = message_counters.delivered + excluded.delivered
-       )
-       SELECT c.message_id::text, c.device_id::text
-         FROM changed c JOIN input i USING (message_id, device_id)
-        WHERE i.callback`,
+      DELIVERED_SQL,
       [rows.map((r) => r[0]), rows.map((r) => r[1]), rows.map((r) => r[2]), new Date(now)],
     );
     await this.queueCallbacks(
