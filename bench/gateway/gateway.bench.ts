@@ -15,6 +15,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { SecretHasher } from '@herald/crypto';
 import { GatewayDeliveryAdapter } from '@herald/providers';
+import { CpuGroup, postgresPids } from '../fanout/harness';
 import {
   createTestContext,
   prepareTemplateDatabase,
@@ -56,18 +57,25 @@ async function redisCpuMs(ctx: TestContext): Promise<number> {
   const get = (k: string) => Number(new RegExp(`${k}:([0-9.]+)`).exec(info)?.[1] ?? 0);
   return (get('used_cpu_user') + get('used_cpu_sys')) * 1000;
 }
-/** CPU used by the gateway, Redis and the client processes between `start()` and `stop()`. */
+/**
+ * CPU used by the gateway, Redis, PostgreSQL (the benchmark database's backends and the server's
+ * shared processes) and the client processes since the call; each call of the returned function
+ * reads the totals so far.
+ */
 async function cpuMeter(ctx: TestContext, gatewayPid: number, clients: ClientProcess[]) {
   const pids = clients.map((c) => c.child.pid!);
   const g0 = cpuMs(gatewayPid);
   const r0 = await redisCpuMs(ctx);
   const c0 = pids.reduce((n, p) => n + cpuMs(p), 0);
   const b0 = process.cpuUsage();
+  const pg = new CpuGroup(postgresPids(new URL(ctx.config.database.url).pathname.slice(1)));
+  pg.start();
   return async () => {
     const b = process.cpuUsage(b0);
     return {
       gatewayMs: cpuMs(gatewayPid) - g0,
       redisMs: Math.round((await redisCpuMs(ctx)) - r0),
+      postgresMs: Math.round(pg.stop() / 1000),
       clientsMs: pids.reduce((n, p) => n + cpuMs(p), 0) - c0,
       benchMs: Math.round((b.user + b.system) / 1000),
     };
@@ -298,8 +306,10 @@ async function broadcast(
       redis: perDelivery(cpuReceived.redisMs),
       clients: perDelivery(cpuReceived.clientsMs),
       adapter: perDelivery(cpuReceived.benchMs),
+      postgres: perDelivery(cpuReceived.postgresMs),
       gatewayToLedger: perDelivery(cpuAcked.gatewayMs),
       redisToLedger: perDelivery(cpuAcked.redisMs),
+      postgresToLedger: perDelivery(cpuAcked.postgresMs),
     },
     load: +loadavg()[0].toFixed(2),
   };
