@@ -197,6 +197,33 @@ describe('delivery', () => {
     await closeClient(c);
   });
 
+  it('a message kept for several offline devices (its frame stored once) reaches each whole on connect', async () => {
+    const devices = [await device(), await device(), await device()];
+    const rids = devices.map((d) => d.device.registrationId);
+    const m = await message();
+    expect(await adapter.deliver(m, rids)).toEqual(rids.map(() => ({ kind: 'sent' })));
+    expect(await ctx.redis.hget(inbox.keys.device(rids[0]).frames, m.id)).toBe('');
+    const clients = [
+      await connect(urlA, devices[0]),
+      await connect(urlB, devices[1]),
+      await connect(urlA, devices[2]),
+    ];
+    for (const c of clients) {
+      await c.until((f) => f.some((x) => x.t === 'msg'));
+      expect(c.of('msg')).toEqual([
+        {
+          t: 'msg',
+          id: m.id,
+          kind: 'notification',
+          body: { alert: `hi ${m.id}` },
+          sent_at: m.sentAt,
+          expires_at: m.sentAt + 3_600_000,
+        },
+      ]);
+      await closeClient(c);
+    }
+  });
+
   it('rings the node holding an online device', async () => {
     const d = await device();
     const c = await connect(urlA, d);

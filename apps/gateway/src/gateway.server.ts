@@ -23,7 +23,14 @@ import {
   type ClientFrame,
 } from '@herald/gateway-protocol';
 import { REDIS } from '@herald/platform';
-import { encodeKick, GatewayKeys, InboxStore, parsePresence, PresenceStore } from '@herald/providers';
+import {
+  encodeKick,
+  GatewayKeys,
+  InboxStore,
+  parsePresence,
+  PresenceStore,
+  SharedFrames,
+} from '@herald/providers';
 import { heraldMetrics } from '@herald/metrics';
 import { closeRedis, createRedis, execPerNode } from '@herald/queue';
 import { DeviceAuthService, type AuthedDevice } from './device-auth.service';
@@ -154,6 +161,8 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly presence: PresenceStore;
   private readonly keys: GatewayKeys;
   private readonly byRid = new Map<string, Connection>();
+  /** Shared frames read for fetches (a broadcast's, for every device that comes back for it). */
+  private readonly sharedFrames = new SharedFrames();
   private readonly all = new Set<Connection>();
   private readonly nodeId: string;
   private subscriber: Redis | undefined;
@@ -406,10 +415,17 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
             now,
           ),
       );
+      const fetched = await this.inbox.resolveFrames(
+        batch.map((conn, i) => {
+          const [err, reply] = replies[i]?.[0] ?? [new Error('no reply')];
+          return err ? [] : InboxStore.decodeFetch(reply);
+        }),
+        this.sharedFrames,
+      );
       batch.forEach((conn, i) => {
-        const [err, reply] = replies[i]?.[0] ?? [new Error('no reply')];
+        const [err] = replies[i]?.[0] ?? [new Error('no reply')];
         if (err || conn.state !== State.Open) return;
-        for (const e of InboxStore.decodeFetch(reply)) {
+        for (const e of fetched[i]) {
           const set = (conn.inflight ??= new Set());
           if (set.size >= MAX_IN_FLIGHT) break;
           if (set.has(e.id)) continue;

@@ -23,6 +23,15 @@ export class GatewayKeys {
     };
   }
 
+  /**
+   * The `msg` frame of a message stored for many devices, kept once (string, expiring with the
+   * message); their inboxes' frames hash holds an empty value for it. Tagged by the message id, so
+   * the frames of different messages spread over a Redis Cluster.
+   */
+  frame(messageId: string): string {
+    return `${this.prefix}:gw:f:{${messageId}}`;
+  }
+
   /** Pub/sub channel a node listens on for rings, kicks and live (TTL 0) messages. */
   node(nodeId: string): string {
     return `${this.prefix}:gw:node:${nodeId}`;

@@ -7,8 +7,9 @@
  * `e:<id>` scored by {@link EXPIRY_OFFSET} + `expires_at` (the expiry index). The offset puts every
  * expiry mark above every send time, so one key serves both orders, an entry is added or removed with
  * one command, and the live count is half the cardinality. Message ids are decimal and never start
- * with `e:`. Frames hash fields: `<id>` → the ready-to-send `msg` frame; `o:<id>` → offered to a
- * connection at least once (the device may have it).
+ * with `e:`. Frames hash fields: `<id>` → the ready-to-send `msg` frame, or an empty value when the
+ * frame is the message's shared one (stored once under `GatewayKeys.frame(id)` for a message written
+ * to many devices); `o:<id>` → offered to a connection at least once (the device may have it).
  */
 
 /** 2^50 ms: above any send time, and offset + any expiry stays an exact integer in a double. */
@@ -43,7 +44,9 @@ end
  * groups devices by slot, so one call's keys always share a slot.
  * ARGV: now, id, sent_at, expiry mark score (offset + expires_at), frame, max, override_id ('' for
  * none), node channel prefix, ring ('1' to ring the nodes holding the devices, '0' not to),
- * keys_expire_at, then one rid per device.
+ * keys_expire_at, shared ('1': the frame is stored once for the message already, so an inbox keeps
+ * an empty value for it; a frame carrying `replaces` differs per device and is always kept whole),
+ * then one rid per device.
  *
  * Per device, like a single insert: idempotent per id (an id in the inbox or acknowledged is a
  * `dup`), expired entries purged (and reported; a new inbox has none), `override_id` replaced, the
@@ -63,6 +66,7 @@ local max = tonumber(ARGV[6])
 local override = ARGV[7]
 local ring = ARGV[9] == '1'
 local keysAt = tonumber(ARGV[10])
+local stored = ARGV[11] == '1' and '' or frame
 local LO = '${EXPIRY_OFFSET}'
 local HI = string.format('%.0f', ${EXPIRY_OFFSET} + now)
 local mark = 'e:' .. id
@@ -109,7 +113,7 @@ for i = 1, #KEYS / 4 do
         card = card - 2 * #marks
       end
     end
-    local f = frame
+    local f = stored
     local replaced = 0
     if override ~= '' and override ~= id then
       if redis.call('HEXISTS', frames, override) == 1 then
@@ -150,12 +154,12 @@ for i = 1, #KEYS / 4 do
     end
     code = 1 + replaced
     if node then
-      if direct then add(push, node, ARGV[10 + i]) else add(fetch, node, ARGV[10 + i]) end
+      if direct then add(push, node, ARGV[11 + i]) else add(fetch, node, ARGV[11 + i]) end
     end
   elseif node then
     -- A duplicate rings too: the first write may have come from a worker that died before its ring,
     -- and the node skips what it already has in flight.
-    add(fetch, node, ARGV[10 + i])
+    add(fetch, node, ARGV[11 + i])
   end
   codes[i] = code
 end

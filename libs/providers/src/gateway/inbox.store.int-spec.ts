@@ -1,6 +1,6 @@
 import { createTestContext, type TestContext } from '@herald/testing';
 import { GatewayDeliveryAdapter } from './gateway-delivery.adapter';
-import { InboxStore, PresenceReader, PresenceStore } from './inbox.store';
+import { InboxStore, PresenceReader, PresenceStore, SharedFrames } from './inbox.store';
 
 /** The Redis scripts on a real Redis, in this file's namespace. */
 let ctx: TestContext;
@@ -122,6 +122,76 @@ describe('InboxStore.insertMany', () => {
       ['ok', 0, [], []],
     ]);
     expect((await inbox.fetch('xb', 10)).map((f) => f.id)).toEqual(['b2', 'new']);
+  });
+});
+
+describe('shared frames', () => {
+  it('a message written to many inboxes keeps its frame once; a fetch reads it back whole', async () => {
+    const now = Date.now();
+    const e = {
+      ...entry('s1', now),
+      frame: JSON.stringify({ t: 'msg', id: 's1', body: { alert: 'x'.repeat(500) } }),
+    };
+    await inbox.insertMany(['sa', 'sb', 'sc'], e, 10, now, false);
+    for (const rid of ['sa', 'sb', 'sc']) {
+      expect(await ctx.redis.hget(inbox.keys.device(rid).frames, 's1')).toBe('');
+    }
+    expect(await ctx.redis.get(inbox.keys.frame('s1'))).toBe(e.frame);
+    // It expires with the inboxes that refer to it (their deadline: rounded up to the hour).
+    const ttl = await ctx.redis.pttl(inbox.keys.frame('s1'));
+    expect(ttl).toBeGreaterThan(60_000);
+    expect(ttl).toBeLessThanOrEqual(2 * 3_600_000);
+    expect(await inbox.fetch('sb', 10)).toEqual([{ id: 's1', frame: e.frame }]);
+
+    // A single device's entry keeps its own frame, and writes no shared one.
+    await inbox.insert('sd', entry('s2', now), 10);
+    expect(await ctx.redis.hget(inbox.keys.device('sd').frames, 's2')).toBe(
+      JSON.stringify({ t: 'msg', id: 's2' }),
+    );
+    expect(await ctx.redis.exists(inbox.keys.frame('s2'))).toBe(0);
+  });
+
+  it('a frame carrying replaces is kept per device; the others of the same write share theirs', async () => {
+    const now = Date.now();
+    await inbox.insert('ra', entry('v1', now), 10);
+    await inbox.fetch('ra', 10); // v1 offered to ra: its replacement must say so
+    await inbox.insertMany(['ra', 'rb'], entry('v2', now + 1, 60_000, 'v1'), 10, now, false);
+    expect(await ctx.redis.hget(inbox.keys.device('ra').frames, 'v2')).toBe(
+      '{"t":"msg","id":"v2","replaces":"v1"}',
+    );
+    expect(await ctx.redis.hget(inbox.keys.device('rb').frames, 'v2')).toBe('');
+    expect(await inbox.fetch('ra', 10)).toEqual([
+      { id: 'v2', frame: '{"t":"msg","id":"v2","replaces":"v1"}' },
+    ]);
+    expect(await inbox.fetch('rb', 10)).toEqual([{ id: 'v2', frame: '{"t":"msg","id":"v2"}' }]);
+  });
+
+  it('resolves shared frames, from the node cache when it holds them; a lost frame is left out', async () => {
+    const now = Date.now();
+    await inbox.insertMany(['ca', 'cb'], entry('c1', now), 10, now, false);
+    await inbox.insertMany(['ca', 'cb'], entry('c2', now + 1), 10, now, false);
+    const cache = new SharedFrames(1);
+    const fetched = [
+      [
+        { id: 'c1', frame: '' },
+        { id: 'c2', frame: '' },
+      ],
+      [{ id: 'c1', frame: '' }],
+    ];
+    expect(await inbox.resolveFrames(fetched, cache)).toEqual([
+      [
+        { id: 'c1', frame: '{"t":"msg","id":"c1"}' },
+        { id: 'c2', frame: '{"t":"msg","id":"c2"}' },
+      ],
+      [{ id: 'c1', frame: '{"t":"msg","id":"c1"}' }],
+    ]);
+    // Bounded: the cache kept the last frame it read.
+    expect(cache.size).toBe(1);
+    await ctx.redis.del(inbox.keys.frame('c1'), inbox.keys.frame('c2'));
+    expect(await inbox.resolveFrames(fetched, cache)).toEqual([
+      [{ id: 'c2', frame: '{"t":"msg","id":"c2"}' }],
+      [],
+    ]);
   });
 });
 

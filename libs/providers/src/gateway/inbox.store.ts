@@ -70,6 +70,12 @@ function slotPages<T>(redis: Redis, items: readonly T[], slotKey: (item: T) => s
   return pages;
 }
 
+/**
+ * From this many devices in one insert, the frame is stored once for the message instead of once per
+ * inbox: one more command, against a copy of the frame per device.
+ */
+const SHARED_FROM = 2;
+
 /** Key deadlines are rounded up to the hour, so most inserts find them far enough already. */
 const KEYS_ROUND_MS = 3_600_000;
 
@@ -121,6 +127,8 @@ export class InboxStore {
    * cluster), answering an {@link InsertReply} per device in input order, or the error of its call.
    * With `ring`, nodes holding a device are rung from the same script: one publish per node carrying
    * the frame for the devices that can take it as is, so the node sends it without reading Redis.
+   * An insert into several inboxes stores the frame once for the message (before any inbox refers to
+   * it) and the inboxes an empty value; {@link InboxStore.resolveFrames} reads it back.
    */
   async insertMany(
     rids: readonly string[],
@@ -133,6 +141,10 @@ export class InboxStore {
     const groups = slotPages(this.redis, rids, (rid) => this.keys.device(rid).inbox);
     const keysAt = Math.ceil((entry.expiresAt + 60_000) / KEYS_ROUND_MS) * KEYS_ROUND_MS;
     const channel = this.keys.node('');
+    const shared = rids.length >= SHARED_FROM;
+    // Written (and awaited) first: an inbox never names a shared frame that is not there yet. It
+    // lives as long as the inboxes that hold the entry; the same id always has the same frame.
+    if (shared) await this.redis.set(this.keys.frame(entry.id), entry.frame, 'PXAT', keysAt);
     const replies = await execPerNode(
       this.redis,
       groups,
@@ -150,6 +162,7 @@ export class InboxStore {
           channel,
           ring ? '1' : '0',
           keysAt,
+          shared ? '1' : '0',
         ];
         for (const i of group) {
           const k = this.keys.device(rids[i]);
@@ -185,14 +198,61 @@ export class InboxStore {
     return reply;
   }
 
-  /** The oldest `count` live entries, marked as offered. */
+  /** The oldest `count` live entries with their frames, marked as offered. */
   async fetch(rid: string, count: number, now = Date.now()): Promise<{ id: string; frame: string }[]> {
-    return InboxStore.decodeFetch(
-      await call(this.redis, 'heraldGwFetch', [...this.args(rid, 2), now, count]),
+    const [entries] = await this.resolveFrames([
+      InboxStore.decodeFetch(await call(this.redis, 'heraldGwFetch', [...this.args(rid, 2), now, count])),
+    ]);
+    return entries;
+  }
+
+  /**
+   * Fills in the shared frames of fetched entries (an empty frame in a fetch reply): one read per
+   * message not in `cache` (frames never change, so a node may keep them), all in one pipeline per
+   * Redis node. An entry whose shared frame is gone (it expired with the entry, or was evicted) is
+   * left out: it cannot be sent.
+   */
+  async resolveFrames(
+    lists: { id: string; frame: string }[][],
+    cache?: SharedFrames,
+  ): Promise<{ id: string; frame: string }[][]> {
+    const missing = new Set<string>();
+    for (const list of lists) {
+      for (const e of list) if (e.frame === '' && !cache?.has(e.id)) missing.add(e.id);
+    }
+    const found = new Map<string, string>();
+    if (missing.size > 0) {
+      const ids = [...missing];
+      const replies = await execPerNode(
+        this.redis,
+        ids,
+        (id) => this.keys.frame(id),
+        (p, id) => p.get(this.keys.frame(id)),
+      );
+      ids.forEach((id, i) => {
+        const [err, frame] = replies[i][0];
+        if (err) throw err;
+        if (typeof frame === 'string') {
+          found.set(id, frame);
+          cache?.set(id, frame);
+        }
+      });
+    }
+    return lists.map((list) =>
+      list.some((e) => e.frame === '')
+        ? list.flatMap((e) => {
+            if (e.frame !== '') return [e];
+            const frame = cache?.get(e.id) ?? found.get(e.id);
+            return frame === undefined ? [] : [{ id: e.id, frame }];
+          })
+        : list,
     );
   }
 
-  /** Queues a fetch in a pipeline; decode its reply with {@link InboxStore.decodeFetch}. */
+  /**
+   * Queues a fetch in a pipeline; decode its reply with {@link InboxStore.decodeFetch}, then fill in
+   * shared frames with {@link InboxStore.resolveFrames}.
+   */
   queueFetch(pipeline: ChainableCommander, rid: string, count: number, now: number): void {
     queue(pipeline, 'heraldGwFetch', [...this.args(rid, 2), now, count]);
   }
@@ -253,6 +313,35 @@ export class InboxStore {
   /** Entries waiting (for tests and operations): the inbox holds an id and an expiry mark per entry. */
   async size(rid: string): Promise<number> {
     return (await this.redis.zcard(this.keys.device(rid).inbox)) / 2;
+  }
+}
+
+/**
+ * A node's copy of recently read shared frames (a reconnect storm after a broadcast reads the same
+ * frame for every device). Bounded; the oldest read goes first. Frames never change under their id.
+ */
+export class SharedFrames {
+  private readonly frames = new Map<string, string>();
+
+  constructor(private readonly max = 1_000) {}
+
+  has(id: string): boolean {
+    return this.frames.has(id);
+  }
+
+  get(id: string): string | undefined {
+    return this.frames.get(id);
+  }
+
+  set(id: string, frame: string): void {
+    if (this.frames.size >= this.max && !this.frames.has(id)) {
+      this.frames.delete(this.frames.keys().next().value as string);
+    }
+    this.frames.set(id, frame);
+  }
+
+  get size(): number {
+    return this.frames.size;
   }
 }
 

@@ -12,6 +12,7 @@ export {
   InboxStore,
   PresenceReader,
   PresenceStore,
+  SharedFrames,
   type InboxEntry,
   type InsertReply,
   type PresenceStatus,
