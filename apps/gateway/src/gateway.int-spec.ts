@@ -202,7 +202,7 @@ describe('delivery', () => {
     const rids = devices.map((d) => d.device.registrationId);
     const m = await message();
     expect(await adapter.deliver(m, rids)).toEqual(rids.map(() => ({ kind: 'sent' })));
-    expect(await ctx.redis.hget(inbox.keys.device(rids[0]).frames, m.id)).toBe('');
+    expect(await ctx.redis.hget(inbox.keys.device(rids[0]).frames, m.id)).toMatch(/^@/);
     const clients = [
       await connect(urlA, devices[0]),
       await connect(urlB, devices[1]),
@@ -222,6 +222,29 @@ describe('delivery', () => {
       ]);
       await closeClient(c);
     }
+  });
+
+  it('an entry whose shared frame was lost leaves the inbox and does not hold back the ones after it', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const other = (await device()).device.registrationId;
+    const big = new GatewayDeliveryAdapter(ctx.redis, { prefix: ctx.namespace, inboxMax: 100 });
+    const ids: string[] = [];
+    for (let i = 0; i < 34; i++) {
+      const m = await message(3600, { sentAt: Date.now() + i });
+      ids.push(m.id);
+      await big.deliver(m, [rid, other]); // two devices: the frame is stored once
+    }
+    const ref = (await ctx.redis.hget(inbox.keys.device(rid).frames, ids[0]))!;
+    await ctx.redis.del(inbox.keys.frame(ids[0], ref.slice(1)));
+    const c = await connect(urlA, d);
+    await c.until((f) => f.filter((x) => x.t === 'msg').length === 32);
+    c.send({ t: 'ack', ids: c.msgIds() });
+    await c.until((f) => f.filter((x) => x.t === 'msg').length === 33);
+    expect(c.msgIds()).toEqual(ids.slice(1));
+    c.send({ t: 'ack', ids: ids.slice(33) });
+    await waitFor(async () => (await inbox.size(rid)) === 0);
+    await closeClient(c);
   });
 
   it('rings the node holding an online device', async () => {

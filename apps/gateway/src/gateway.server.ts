@@ -422,10 +422,17 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         }),
         this.sharedFrames,
       );
+      const discards: Promise<void>[] = [];
       batch.forEach((conn, i) => {
         const [err] = replies[i]?.[0] ?? [new Error('no reply')];
-        if (err || conn.state !== State.Open) return;
-        for (const e of fetched[i]) {
+        const { entries, lost, failed } = fetched[i];
+        // One already in flight went out before its frame was lost: its ack will remove it.
+        const gone = lost.filter((id) => !conn.inflight?.has(id));
+        if (gone.length > 0) discards.push(this.discardLost(conn, gone));
+        // A failed read sends nothing of this device now (a later one would overtake it); the next
+        // ring or ack fetches again, as after a failed fetch.
+        if (err || failed || conn.state !== State.Open) return;
+        for (const e of entries) {
           const set = (conn.inflight ??= new Set());
           if (set.size >= MAX_IN_FLIGHT) break;
           if (set.has(e.id)) continue;
@@ -438,6 +445,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         conn.saturated = (conn.inflight?.size ?? 0) >= MAX_IN_FLIGHT;
         conn.primed = true;
       });
+      await Promise.all(discards);
     } catch (err) {
       this.logger.error({ err }, 'inbox fetch failed');
     } finally {
@@ -447,6 +455,21 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       }
     }
     if (again.length > 0) await this.pumpMany(again);
+  }
+
+  /**
+   * Entries whose shared frame is gone can never be sent: they leave the inbox (not acknowledged, so
+   * the ledger keeps them as sent) and the device fetches again, since they took places in its window.
+   */
+  private async discardLost(conn: Connection, ids: string[]): Promise<void> {
+    const rid = conn.device!.registrationId;
+    this.logger.warn({ rid, ids }, 'inbox entries dropped: their shared frame is gone');
+    try {
+      await this.inbox.discard(rid, ids);
+      conn.repump = true;
+    } catch (err) {
+      this.logger.error({ err, rid }, 'inbox discard failed');
+    }
   }
 
   private async deliverRecalls(conn: Connection): Promise<void> {

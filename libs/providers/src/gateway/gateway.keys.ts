@@ -24,12 +24,13 @@ export class GatewayKeys {
   }
 
   /**
-   * The `msg` frame of a message stored for many devices, kept once (string, expiring with the
-   * message); their inboxes' frames hash holds an empty value for it. Tagged by the message id, so
-   * the frames of different messages spread over a Redis Cluster.
+   * A `msg` frame stored once for the many inboxes it was written to in one insert (string, expiring
+   * with them); their frames hash holds `@<digest>` for it. Named by message id and the frame's digest
+   * (an i18n push has one frame per language under one id); tagged by the message id, so frames spread
+   * over a Redis Cluster.
    */
-  frame(messageId: string): string {
-    return `${this.prefix}:gw:f:{${messageId}}`;
+  frame(messageId: string, digest: string): string {
+    return `${this.prefix}:gw:f:{${messageId}}:${digest}`;
   }
 
   /** Pub/sub channel a node listens on for rings, kicks and live (TTL 0) messages. */

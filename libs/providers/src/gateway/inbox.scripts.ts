@@ -7,9 +7,9 @@
  * `e:<id>` scored by {@link EXPIRY_OFFSET} + `expires_at` (the expiry index). The offset puts every
  * expiry mark above every send time, so one key serves both orders, an entry is added or removed with
  * one command, and the live count is half the cardinality. Message ids are decimal and never start
- * with `e:`. Frames hash fields: `<id>` → the ready-to-send `msg` frame, or an empty value when the
- * frame is the message's shared one (stored once under `GatewayKeys.frame(id)` for a message written
- * to many devices); `o:<id>` → offered to a connection at least once (the device may have it).
+ * with `e:`. Frames hash fields: `<id>` → the ready-to-send `msg` frame, or `@<digest>` naming a frame
+ * stored once (`GatewayKeys.frame(id, digest)`) for the many inboxes one insert wrote it to;
+ * `o:<id>` → offered to a connection at least once (the device may have it).
  */
 
 /** 2^50 ms: above any send time, and offset + any expiry stays an exact integer in a double. */
@@ -44,9 +44,9 @@ end
  * groups devices by slot, so one call's keys always share a slot.
  * ARGV: now, id, sent_at, expiry mark score (offset + expires_at), frame, max, override_id ('' for
  * none), node channel prefix, ring ('1' to ring the nodes holding the devices, '0' not to),
- * keys_expire_at, shared ('1': the frame is stored once for the message already, so an inbox keeps
- * an empty value for it; a frame carrying `replaces` differs per device and is always kept whole),
- * then one rid per device.
+ * keys_expire_at, shared ref (`@<digest>` when the frame is stored once already, so an inbox keeps
+ * that reference instead; '' to keep the frame in each inbox; a frame carrying `replaces` differs per
+ * device and is always kept whole), then one rid per device.
  *
  * Per device, like a single insert: idempotent per id (an id in the inbox or acknowledged is a
  * `dup`), expired entries purged (and reported; a new inbox has none), `override_id` replaced, the
@@ -66,7 +66,7 @@ local max = tonumber(ARGV[6])
 local override = ARGV[7]
 local ring = ARGV[9] == '1'
 local keysAt = tonumber(ARGV[10])
-local stored = ARGV[11] == '1' and '' or frame
+local stored = ARGV[11] ~= '' and ARGV[11] or frame
 local LO = '${EXPIRY_OFFSET}'
 local HI = string.format('%.0f', ${EXPIRY_OFFSET} + now)
 local mark = 'e:' .. id

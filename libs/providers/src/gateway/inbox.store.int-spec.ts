@@ -126,6 +126,13 @@ describe('InboxStore.insertMany', () => {
 });
 
 describe('shared frames', () => {
+  /** The shared frame key an inbox's value names (`@<digest>`). */
+  const sharedKey = async (rid: string, id: string) => {
+    const ref = (await ctx.redis.hget(inbox.keys.device(rid).frames, id))!;
+    expect(ref).toMatch(/^@[A-Za-z0-9_-]{16}$/);
+    return inbox.keys.frame(id, ref.slice(1));
+  };
+
   it('a message written to many inboxes keeps its frame once; a fetch reads it back whole', async () => {
     const now = Date.now();
     const e = {
@@ -133,12 +140,12 @@ describe('shared frames', () => {
       frame: JSON.stringify({ t: 'msg', id: 's1', body: { alert: 'x'.repeat(500) } }),
     };
     await inbox.insertMany(['sa', 'sb', 'sc'], e, 10, now, false);
-    for (const rid of ['sa', 'sb', 'sc']) {
-      expect(await ctx.redis.hget(inbox.keys.device(rid).frames, 's1')).toBe('');
-    }
-    expect(await ctx.redis.get(inbox.keys.frame('s1'))).toBe(e.frame);
+    const key = await sharedKey('sa', 's1');
+    expect(await sharedKey('sb', 's1')).toBe(key);
+    expect(await sharedKey('sc', 's1')).toBe(key);
+    expect(await ctx.redis.get(key)).toBe(e.frame);
     // It expires with the inboxes that refer to it (their deadline: rounded up to the hour).
-    const ttl = await ctx.redis.pttl(inbox.keys.frame('s1'));
+    const ttl = await ctx.redis.pttl(key);
     expect(ttl).toBeGreaterThan(60_000);
     expect(ttl).toBeLessThanOrEqual(2 * 3_600_000);
     expect(await inbox.fetch('sb', 10)).toEqual([{ id: 's1', frame: e.frame }]);
@@ -148,7 +155,25 @@ describe('shared frames', () => {
     expect(await ctx.redis.hget(inbox.keys.device('sd').frames, 's2')).toBe(
       JSON.stringify({ t: 'msg', id: 's2' }),
     );
-    expect(await ctx.redis.exists(inbox.keys.frame('s2'))).toBe(0);
+  });
+
+  it('one message id with a frame per language (an i18n push) keeps each frame for its own devices', async () => {
+    const now = Date.now();
+    const en = { ...entry('i1', now), frame: '{"t":"msg","id":"i1","body":{"alert":"hello"}}' };
+    const zh = { ...entry('i1', now), frame: '{"t":"msg","id":"i1","body":{"alert":"你好"}}' };
+    await inbox.insertMany(['en1', 'en2'], en, 10, now, false);
+    await inbox.insertMany(['zh1', 'zh2'], zh, 10, now, false);
+    const cache = new SharedFrames();
+    const fetched = await inbox.resolveFrames(
+      await Promise.all(
+        ['en1', 'zh1', 'en2', 'zh2'].map(async (rid) => [
+          { id: 'i1', frame: (await ctx.redis.hget(inbox.keys.device(rid).frames, 'i1'))! },
+        ]),
+      ),
+      cache,
+    );
+    expect(fetched.map((f) => f.entries[0].frame)).toEqual([en.frame, zh.frame, en.frame, zh.frame]);
+    expect(await inbox.fetch('zh2', 10)).toEqual([{ id: 'i1', frame: zh.frame }]);
   });
 
   it('a frame carrying replaces is kept per device; the others of the same write share theirs', async () => {
@@ -159,39 +184,64 @@ describe('shared frames', () => {
     expect(await ctx.redis.hget(inbox.keys.device('ra').frames, 'v2')).toBe(
       '{"t":"msg","id":"v2","replaces":"v1"}',
     );
-    expect(await ctx.redis.hget(inbox.keys.device('rb').frames, 'v2')).toBe('');
+    await sharedKey('rb', 'v2');
     expect(await inbox.fetch('ra', 10)).toEqual([
       { id: 'v2', frame: '{"t":"msg","id":"v2","replaces":"v1"}' },
     ]);
     expect(await inbox.fetch('rb', 10)).toEqual([{ id: 'v2', frame: '{"t":"msg","id":"v2"}' }]);
   });
 
-  it('resolves shared frames, from the node cache when it holds them; a lost frame is left out', async () => {
+  it('resolves from the node cache, even when reading another frame pushes the cached one out', async () => {
     const now = Date.now();
     await inbox.insertMany(['ca', 'cb'], entry('c1', now), 10, now, false);
     await inbox.insertMany(['ca', 'cb'], entry('c2', now + 1), 10, now, false);
+    const refs = {
+      c1: (await ctx.redis.hget(inbox.keys.device('ca').frames, 'c1'))!,
+      c2: (await ctx.redis.hget(inbox.keys.device('ca').frames, 'c2'))!,
+    };
     const cache = new SharedFrames(1);
-    const fetched = [
+    await inbox.resolveFrames([[{ id: 'c1', frame: refs.c1 }]], cache);
+    // c1 now comes from the cache alone (its key is gone); c2 is read and evicts c1 meanwhile.
+    await ctx.redis.del(await sharedKey('ca', 'c1'));
+    const [both] = await inbox.resolveFrames(
       [
-        { id: 'c1', frame: '' },
-        { id: 'c2', frame: '' },
+        [
+          { id: 'c1', frame: refs.c1 },
+          { id: 'c2', frame: refs.c2 },
+        ],
       ],
-      [{ id: 'c1', frame: '' }],
-    ];
-    expect(await inbox.resolveFrames(fetched, cache)).toEqual([
-      [
+      cache,
+    );
+    expect(both).toEqual({
+      entries: [
         { id: 'c1', frame: '{"t":"msg","id":"c1"}' },
         { id: 'c2', frame: '{"t":"msg","id":"c2"}' },
       ],
-      [{ id: 'c1', frame: '{"t":"msg","id":"c1"}' }],
-    ]);
-    // Bounded: the cache kept the last frame it read.
+      lost: [],
+      failed: false,
+    });
     expect(cache.size).toBe(1);
-    await ctx.redis.del(inbox.keys.frame('c1'), inbox.keys.frame('c2'));
-    expect(await inbox.resolveFrames(fetched, cache)).toEqual([
-      [{ id: 'c2', frame: '{"t":"msg","id":"c2"}' }],
-      [],
+  });
+
+  it('an entry whose shared frame is gone is reported lost, and fetch removes it from the inbox', async () => {
+    const now = Date.now();
+    await inbox.insertMany(['la', 'lb'], entry('l1', now), 10, now, false);
+    await inbox.insertMany(['la', 'lb'], entry('l2', now + 1), 10, now, false);
+    await ctx.redis.del(await sharedKey('la', 'l1'));
+    const [resolved] = await inbox.resolveFrames([
+      [
+        { id: 'l1', frame: (await ctx.redis.hget(inbox.keys.device('la').frames, 'l1'))! },
+        { id: 'l2', frame: (await ctx.redis.hget(inbox.keys.device('la').frames, 'l2'))! },
+      ],
     ]);
+    expect(resolved).toEqual({
+      entries: [{ id: 'l2', frame: '{"t":"msg","id":"l2"}' }],
+      lost: ['l1'],
+      failed: false,
+    });
+    expect(await inbox.fetch('lb', 10)).toEqual([{ id: 'l2', frame: '{"t":"msg","id":"l2"}' }]);
+    expect(await ctx.redis.zrange(inbox.keys.device('lb').inbox, 0, -1)).toEqual(['l2', 'e:l2']);
+    expect((await ctx.redis.hkeys(inbox.keys.device('lb').frames)).sort()).toEqual(['l2', 'o:l2']);
   });
 });
 

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { ChainableCommander, Redis } from 'ioredis';
 import { execPerNode, isCluster, keySlot } from '@herald/queue';
 import { GatewayKeys } from './gateway.keys';
@@ -71,10 +72,37 @@ function slotPages<T>(redis: Redis, items: readonly T[], slotKey: (item: T) => s
 }
 
 /**
- * From this many devices in one insert, the frame is stored once for the message instead of once per
- * inbox: one more command, against a copy of the frame per device.
+ * From this many devices in one insert, the frame is stored once instead of once per inbox: one more
+ * command, against a copy of the frame per device.
  */
 const SHARED_FROM = 2;
+
+/** A frames-hash value naming a shared frame starts with this (a stored frame is a JSON object). */
+const REF = '@';
+const REF_CODE = REF.charCodeAt(0);
+
+/**
+ * The name of a shared frame: its digest. One message id can have several frames (one per language
+ * of an i18n push, sent as separate inserts), so the id alone would not do.
+ */
+function frameDigest(frame: string): string {
+  return createHash('sha1').update(frame).digest('base64url').slice(0, 16);
+}
+
+/** An entry as fetched: `frame` is the frame, or `@<digest>` naming a shared one. */
+export interface FetchedEntry {
+  id: string;
+  frame: string;
+}
+
+/** One device's fetched entries with their frames filled in. */
+export interface ResolvedFetch {
+  entries: FetchedEntry[];
+  /** Entries whose shared frame is gone (it cannot be sent): remove them with {@link InboxStore.discard}. */
+  lost: string[];
+  /** A shared frame could not be read (Redis error): send none of this device's entries now. */
+  failed: boolean;
+}
 
 /** Key deadlines are rounded up to the hour, so most inserts find them far enough already. */
 const KEYS_ROUND_MS = 3_600_000;
@@ -127,8 +155,8 @@ export class InboxStore {
    * cluster), answering an {@link InsertReply} per device in input order, or the error of its call.
    * With `ring`, nodes holding a device are rung from the same script: one publish per node carrying
    * the frame for the devices that can take it as is, so the node sends it without reading Redis.
-   * An insert into several inboxes stores the frame once for the message (before any inbox refers to
-   * it) and the inboxes an empty value; {@link InboxStore.resolveFrames} reads it back.
+   * An insert into several inboxes stores the frame once under its digest (before any inbox refers to
+   * it) and the inboxes `@<digest>`; {@link InboxStore.resolveFrames} reads it back.
    */
   async insertMany(
     rids: readonly string[],
@@ -141,10 +169,10 @@ export class InboxStore {
     const groups = slotPages(this.redis, rids, (rid) => this.keys.device(rid).inbox);
     const keysAt = Math.ceil((entry.expiresAt + 60_000) / KEYS_ROUND_MS) * KEYS_ROUND_MS;
     const channel = this.keys.node('');
-    const shared = rids.length >= SHARED_FROM;
+    const digest = rids.length >= SHARED_FROM ? frameDigest(entry.frame) : '';
     // Written (and awaited) first: an inbox never names a shared frame that is not there yet. It
-    // lives as long as the inboxes that hold the entry; the same id always has the same frame.
-    if (shared) await this.redis.set(this.keys.frame(entry.id), entry.frame, 'PXAT', keysAt);
+    // lives as long as the inboxes that hold the entry (every insert of this id has the same expiry).
+    if (digest) await this.redis.set(this.keys.frame(entry.id, digest), entry.frame, 'PXAT', keysAt);
     const replies = await execPerNode(
       this.redis,
       groups,
@@ -162,7 +190,7 @@ export class InboxStore {
           channel,
           ring ? '1' : '0',
           keysAt,
-          shared ? '1' : '0',
+          digest ? REF + digest : '',
         ];
         for (const i of group) {
           const k = this.keys.device(rids[i]);
@@ -198,55 +226,80 @@ export class InboxStore {
     return reply;
   }
 
-  /** The oldest `count` live entries with their frames, marked as offered. */
-  async fetch(rid: string, count: number, now = Date.now()): Promise<{ id: string; frame: string }[]> {
-    const [entries] = await this.resolveFrames([
+  /**
+   * The oldest `count` live entries with their frames, marked as offered. Entries whose shared frame
+   * is gone are removed (they could never be sent).
+   */
+  async fetch(rid: string, count: number, now = Date.now()): Promise<FetchedEntry[]> {
+    const [resolved] = await this.resolveFrames([
       InboxStore.decodeFetch(await call(this.redis, 'heraldGwFetch', [...this.args(rid, 2), now, count])),
     ]);
-    return entries;
+    if (resolved.failed) throw new Error('shared frame read failed');
+    await this.discard(rid, resolved.lost);
+    return resolved.entries;
   }
 
   /**
-   * Fills in the shared frames of fetched entries (an empty frame in a fetch reply): one read per
-   * message not in `cache` (frames never change, so a node may keep them), all in one pipeline per
-   * Redis node. An entry whose shared frame is gone (it expired with the entry, or was evicted) is
-   * left out: it cannot be sent.
+   * Fills in the shared frames of fetched entries (`@<digest>` in a fetch reply): one read per frame
+   * not in `cache`, all in one pipeline per Redis node. Per device: its entries in order, the ids
+   * whose frame is gone (evicted, or lost with a Redis node) and whether a read failed.
    */
-  async resolveFrames(
-    lists: { id: string; frame: string }[][],
-    cache?: SharedFrames,
-  ): Promise<{ id: string; frame: string }[][]> {
-    const missing = new Set<string>();
+  async resolveFrames(lists: FetchedEntry[][], cache?: SharedFrames): Promise<ResolvedFetch[]> {
+    // Everything this call needs, taken from the cache before any await: a frame read below may
+    // push a cached one out.
+    const known = new Map<string, string | null | Error>();
+    const missing: string[] = [];
     for (const list of lists) {
-      for (const e of list) if (e.frame === '' && !cache?.has(e.id)) missing.add(e.id);
+      for (const e of list) {
+        if (e.frame.charCodeAt(0) !== REF_CODE) continue;
+        const key = this.keys.frame(e.id, e.frame.slice(1));
+        if (known.has(key)) continue;
+        const cached = cache?.get(key);
+        known.set(key, cached ?? null);
+        if (cached === undefined) missing.push(key);
+      }
     }
-    const found = new Map<string, string>();
-    if (missing.size > 0) {
-      const ids = [...missing];
+    if (missing.length > 0) {
       const replies = await execPerNode(
         this.redis,
-        ids,
-        (id) => this.keys.frame(id),
-        (p, id) => p.get(this.keys.frame(id)),
+        missing,
+        (key) => key,
+        (p, key) => p.get(key),
       );
-      ids.forEach((id, i) => {
-        const [err, frame] = replies[i][0];
-        if (err) throw err;
-        if (typeof frame === 'string') {
-          found.set(id, frame);
-          cache?.set(id, frame);
+      missing.forEach((key, i) => {
+        const [err, frame] = replies[i]?.[0] ?? [new Error('no reply')];
+        if (err) known.set(key, err);
+        else if (typeof frame === 'string') {
+          known.set(key, frame);
+          cache?.set(key, frame);
         }
       });
     }
-    return lists.map((list) =>
-      list.some((e) => e.frame === '')
-        ? list.flatMap((e) => {
-            if (e.frame !== '') return [e];
-            const frame = cache?.get(e.id) ?? found.get(e.id);
-            return frame === undefined ? [] : [{ id: e.id, frame }];
-          })
-        : list,
-    );
+    return lists.map((list) => {
+      const out: ResolvedFetch = { entries: [], lost: [], failed: false };
+      for (const e of list) {
+        if (e.frame.charCodeAt(0) !== REF_CODE) {
+          out.entries.push(e);
+          continue;
+        }
+        const frame = known.get(this.keys.frame(e.id, e.frame.slice(1)));
+        if (typeof frame === 'string') out.entries.push({ id: e.id, frame });
+        else if (frame instanceof Error) out.failed = true;
+        else out.lost.push(e.id);
+      }
+      return out;
+    });
+  }
+
+  /** Removes entries from a device's inbox without acknowledging them (their frame is gone). */
+  async discard(rid: string, ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    const k = this.keys.device(rid);
+    await this.redis
+      .multi()
+      .zrem(k.inbox, ...ids.flatMap((id) => [id, `e:${id}`]))
+      .hdel(k.frames, ...ids.flatMap((id) => [id, `o:${id}`]))
+      .exec();
   }
 
   /**
@@ -257,9 +310,9 @@ export class InboxStore {
     queue(pipeline, 'heraldGwFetch', [...this.args(rid, 2), now, count]);
   }
 
-  static decodeFetch(reply: unknown): { id: string; frame: string }[] {
+  static decodeFetch(reply: unknown): FetchedEntry[] {
     const [flat] = reply as [string[], string[]];
-    const out: { id: string; frame: string }[] = [];
+    const out: FetchedEntry[] = [];
     for (let i = 0; i < flat.length; i += 2) out.push({ id: flat[i], frame: flat[i + 1] });
     return out;
   }
@@ -317,17 +370,14 @@ export class InboxStore {
 }
 
 /**
- * A node's copy of recently read shared frames (a reconnect storm after a broadcast reads the same
- * frame for every device). Bounded; the oldest read goes first. Frames never change under their id.
+ * A node's copy of recently read shared frames, by key (a reconnect storm after a broadcast reads the
+ * same frame for every device). Bounded; the oldest read goes first. A key names its frame's digest,
+ * so what is cached never goes stale.
  */
 export class SharedFrames {
   private readonly frames = new Map<string, string>();
 
   constructor(private readonly max = 1_000) {}
-
-  has(id: string): boolean {
-    return this.frames.has(id);
-  }
 
   get(id: string): string | undefined {
     return this.frames.get(id);
