@@ -372,6 +372,29 @@ describe('options', () => {
     expect(await inboxOf(t.devices[0])).toEqual([second.body.msg_id]);
   });
 
+  it('an i18n notification leaves each offline gateway device its own language, several devices per language', async () => {
+    const t = await tenantWith([
+      { channel: 'gateway', language: 'en' },
+      { channel: 'gateway', language: 'en' },
+      { channel: 'gateway', language: 'zh-hans' },
+      { channel: 'gateway', language: 'zh-hans' },
+      { channel: 'gateway' },
+    ]);
+    const res = await push(t, {
+      platform: 'all',
+      audience: 'all',
+      notification: { alert: 'default', i18n: { en: { alert: 'hello' }, 'zh-hans': { alert: '你好' } } },
+    });
+    await settled(res.body.msg_id);
+    const alerts = await Promise.all(
+      t.devices.map(async (d) => {
+        const [e] = await inbox.fetch(d.device.registrationId, 10);
+        return (JSON.parse(e.frame) as { body: { alert: string } }).body.alert;
+      }),
+    );
+    expect(alerts).toEqual(['hello', 'hello', '你好', '你好', 'default']);
+  });
+
   it('a custom message goes to FCM as data and to APNs as a background push', async () => {
     const t = await tenantWith([{ channel: 'apns' }, { channel: 'fcm' }]);
     const res = await push(t, {
