@@ -247,6 +247,27 @@ describe('delivery', () => {
     await closeClient(c);
   });
 
+  it('a fetch that failed (a shared frame Redis could not read) is retried by the node, not left for the next ring', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const other = (await device()).device.registrationId;
+    const m = await message();
+    await adapter.deliver(m, [rid, other]);
+    const key = inbox.keys.frame(m.id, (await ctx.redis.hget(inbox.keys.device(rid).frames, m.id))!.slice(1));
+    const frame = (await ctx.redis.get(key))!;
+    // A key of the wrong type: GET fails (WRONGTYPE), as it would on a Redis error.
+    await ctx.redis.del(key);
+    await ctx.redis.hset(key, 'x', 'y');
+    const c = await connect(urlA, d);
+    await sleep(300);
+    expect(c.of('msg')).toEqual([]);
+    await ctx.redis.del(key);
+    await ctx.redis.set(key, frame, 'PX', 60_000);
+    await c.until((f) => f.some((x) => x.t === 'msg' && x.id === m.id), 5_000);
+    expect(c.msgIds()).toEqual([m.id]);
+    await closeClient(c);
+  });
+
   it('rings the node holding an online device', async () => {
     const d = await device();
     const c = await connect(urlA, d);

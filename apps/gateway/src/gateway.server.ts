@@ -77,6 +77,8 @@ class Connection {
   primed = false;
   slowSince = 0;
   hbRecorded = false;
+  /** The last fetch failed (Redis): the next sweep fetches again, rather than the next ring or ack. */
+  retry = false;
 
   constructor(
     readonly id: string,
@@ -430,8 +432,13 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         const gone = lost.filter((id) => !conn.inflight?.has(id));
         if (gone.length > 0) discards.push(this.discardLost(conn, gone));
         // A failed read sends nothing of this device now (a later one would overtake it); the next
-        // ring or ack fetches again, as after a failed fetch.
-        if (err || failed || conn.state !== State.Open) return;
+        // sweep fetches again, as after a failed fetch.
+        if (conn.state !== State.Open) return;
+        if (err || failed) {
+          conn.retry = true;
+          return;
+        }
+        conn.retry = false;
         for (const e of entries) {
           const set = (conn.inflight ??= new Set());
           if (set.size >= MAX_IN_FLIGHT) break;
@@ -448,6 +455,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       await Promise.all(discards);
     } catch (err) {
       this.logger.error({ err }, 'inbox fetch failed');
+      for (const conn of batch) conn.retry = true;
     } finally {
       for (const conn of batch) {
         conn.pumping = false;
@@ -621,7 +629,12 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
   private sweep(): void {
     const now = Date.now();
     const { slowBytes, slowGraceMs } = this.config.gateway;
+    const retry: Connection[] = [];
     for (const conn of this.all) {
+      if (conn.retry && conn.state === State.Open) {
+        conn.retry = false;
+        retry.push(conn);
+      }
       if (conn.state === State.Pending) {
         if (now - conn.openedAt > this.hello) this.bye(conn, 'auth_failed');
         continue;
@@ -645,6 +658,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         this.recordHeartbeat(conn);
       }
     }
+    if (retry.length > 0) void this.pumpMany(retry);
   }
 
   private async refreshPresence(): Promise<void> {
