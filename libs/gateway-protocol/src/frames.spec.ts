@@ -1,4 +1,5 @@
-import { clientFrame, negotiateHeartbeat, parseBearer, parseClientFrame, parseServerFrame } from './frames';
+import { negotiateHeartbeat, parseBearer, parseServerFrame } from './frames';
+import { clientFrame, parseClientFrame } from './schemas';
 
 describe('gateway frames', () => {
   it('accepts every client frame of the contract', () => {
