@@ -268,6 +268,38 @@ describe('delivery', () => {
     await closeClient(c);
   });
 
+  it('while a failed fetch waits for its retry, newer messages do not overtake the entries it left', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const other = (await device()).device.registrationId;
+    const c = await connect(urlA, d);
+    const w = await message(3600, { sentAt: Date.now() });
+    await adapter.deliver(w, [rid]);
+    await c.until((f) => f.some((x) => x.id === w.id));
+    c.send({ t: 'ack', ids: [w.id] });
+    await waitFor(async () => (await inbox.size(rid)) === 0);
+    // X goes out at once (the ring carries it) and stays unacknowledged; its shared frame then breaks.
+    const x = await message(3600, { sentAt: Date.now() + 1 });
+    await adapter.deliver(x, [rid, other]);
+    await c.until((f) => f.some((m) => m.id === x.id));
+    const key = inbox.keys.frame(x.id, (await ctx.redis.hget(inbox.keys.device(rid).frames, x.id))!.slice(1));
+    const frame = (await ctx.redis.get(key))!;
+    await ctx.redis.del(key);
+    await ctx.redis.hset(key, 'x', 'y');
+    // Y replaces the acknowledged W, so the node fetches for it, and that fetch fails on X's frame.
+    const y = await message(3600, { sentAt: Date.now() + 2, overrideMsgId: w.id });
+    await adapter.deliver(y, [rid]);
+    await sleep(200);
+    const z = await message(3600, { sentAt: Date.now() + 3 });
+    await adapter.deliver(z, [rid]);
+    await sleep(200);
+    await ctx.redis.del(key);
+    await ctx.redis.set(key, frame, 'PX', 60_000);
+    await c.until((f) => f.filter((m) => m.t === 'msg').length === 4, 5_000);
+    expect(c.msgIds()).toEqual([w.id, x.id, y.id, z.id]);
+    await closeClient(c);
+  });
+
   it('rings the node holding an online device', async () => {
     const d = await device();
     const c = await connect(urlA, d);

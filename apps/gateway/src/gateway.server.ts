@@ -434,10 +434,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         // A failed read sends nothing of this device now (a later one would overtake it); the next
         // sweep fetches again, as after a failed fetch.
         if (conn.state !== State.Open) return;
-        if (err || failed) {
-          conn.retry = true;
-          return;
-        }
+        if (err || failed) return this.fetchFailed(conn);
         conn.retry = false;
         for (const e of entries) {
           const set = (conn.inflight ??= new Set());
@@ -455,7 +452,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       await Promise.all(discards);
     } catch (err) {
       this.logger.error({ err }, 'inbox fetch failed');
-      for (const conn of batch) conn.retry = true;
+      for (const conn of batch) if (conn.state === State.Open) this.fetchFailed(conn);
     } finally {
       for (const conn of batch) {
         conn.pumping = false;
@@ -463,6 +460,17 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       }
     }
     if (again.length > 0) await this.pumpMany(again);
+  }
+
+  /**
+   * Nothing of the fetch was sent. Until a fetch succeeds, new entries go through the inbox too (not
+   * primed: a rung frame would overtake the unsent ones), a full window refills on its next ack
+   * (saturated), and the sweep fetches again every second (retry).
+   */
+  private fetchFailed(conn: Connection): void {
+    conn.primed = false;
+    conn.saturated = true;
+    conn.retry = true;
   }
 
   /**
@@ -477,6 +485,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       conn.repump = true;
     } catch (err) {
       this.logger.error({ err, rid }, 'inbox discard failed');
+      conn.retry = true;
     }
   }
 
@@ -631,10 +640,8 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     const { slowBytes, slowGraceMs } = this.config.gateway;
     const retry: Connection[] = [];
     for (const conn of this.all) {
-      if (conn.retry && conn.state === State.Open) {
-        conn.retry = false;
-        retry.push(conn);
-      }
+      // Cleared only by a fetch that succeeds (a full window is skipped, and asked again next time).
+      if (conn.retry && conn.state === State.Open) retry.push(conn);
       if (conn.state === State.Pending) {
         if (now - conn.openedAt > this.hello) this.bye(conn, 'auth_failed');
         continue;

@@ -76,7 +76,7 @@ export function parseServerFrame(text: string): ParseResult<ServerFrame> {
     case 'recall':
       return typeof f.id === 'string' ? ok : { ok: false, error: 'bad recall' };
     case 'bye':
-      return typeof f.reason === 'string' && Object.hasOwn(CLOSE_CODE_OF, f.reason)
+      return typeof f.reason === 'string' && Object.prototype.hasOwnProperty.call(CLOSE_CODE_OF, f.reason)
         ? ok
         : { ok: false, error: 'bad bye' };
     case 'pong':
