@@ -492,6 +492,29 @@ describe('receipts and presence', () => {
     await closeClient(c);
   });
 
+  it('keeps the presence claim of a connected device alive past its TTL, refreshing it from the sweep', async () => {
+    const port = await freePort();
+    const short = await startGateway(
+      testConfig({
+        ...env(ctx.namespace, ctx.config.database.url, 'node-ttl', port),
+        HERALD_GATEWAY_PRESENCE_TTL_SECONDS: '3',
+      }),
+      'node-ttl',
+    );
+    try {
+      const d = await device();
+      const c = await connect(`ws://127.0.0.1:${port}/v1/connect`, d);
+      const key = inbox.keys.device(d.device.registrationId).presence;
+      expect(await ctx.redis.pttl(key)).toBeLessThanOrEqual(3_000);
+      await sleep(4_500);
+      expect(await ctx.redis.get(key)).toMatch(/^node-ttl\|/);
+      expect(await ctx.redis.pttl(key)).toBeGreaterThan(0);
+      await closeClient(c);
+    } finally {
+      await short.close();
+    }
+  }, 15_000);
+
   it('reports presence for /v3/devices/status', async () => {
     const d = await device();
     const reader = new PresenceReader(ctx.redis, ctx.namespace);

@@ -79,6 +79,8 @@ class Connection {
   hbRecorded = false;
   /** The last fetch failed (Redis): the next sweep fetches again, rather than the next ring or ack. */
   retry = false;
+  /** When the sweep next extends this device's presence claim (ms since the epoch). */
+  presenceDue = 0;
 
   constructor(
     readonly id: string,
@@ -169,7 +171,8 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly nodeId: string;
   private subscriber: Redis | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
-  private presenceTimer: NodeJS.Timeout | undefined;
+  /** A claim is extended every third of its TTL, so two refreshes can fail before it lapses. */
+  private readonly presenceEveryMs: number;
   private nextConnId = 0;
   private closing = false;
   private readonly hello: number;
@@ -189,6 +192,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     this.nodeId = config.gateway.nodeId;
     this.hello = config.gateway.helloTimeoutMs;
     this.grace = config.gateway.idleGraceSeconds * 1000;
+    this.presenceEveryMs = (config.gateway.presenceTtlSeconds * 1000) / 3;
     // ws closes oversized frames itself with 1009 and no `bye`; its cap sits above the contract's so
     // frames up to the hard cap get the contract's 4004 from us instead.
     this.wss = new WebSocketServer({
@@ -215,16 +219,12 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     );
     this.sweepTimer = setInterval(() => this.sweep(), 1_000);
     this.sweepTimer.unref();
-    const refreshMs = (this.config.gateway.presenceTtlSeconds * 1000) / 3;
-    this.presenceTimer = setInterval(() => void this.refreshPresence(), refreshMs);
-    this.presenceTimer.unref();
   }
 
   /** Graceful shutdown: `bye shutdown` + 1001 to every client, presence cleared, receipts written. */
   async onModuleDestroy(): Promise<void> {
     this.closing = true;
     clearInterval(this.sweepTimer);
-    clearInterval(this.presenceTimer);
     const conns = [...this.all];
     const closed = conns.map(
       (c) =>
@@ -352,6 +352,9 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     this.byRid.set(rid, conn);
     conn.state = State.Open;
     conn.lastSeen = Date.now();
+    // The first refresh falls anywhere in the second half of the interval, so connections opened
+    // together (a node's restart) do not refresh together ever after.
+    conn.presenceDue = conn.lastSeen + this.presenceEveryMs * (0.5 + Math.random() / 2);
     conn.ws.send(JSON.stringify({ t: 'welcome', hb: conn.hb, server_time: Date.now() }));
     framesOut.welcome.inc();
     heraldMetrics.gatewayConnections.inc();
@@ -639,6 +642,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     const now = Date.now();
     const { slowBytes, slowGraceMs } = this.config.gateway;
     const retry: Connection[] = [];
+    const refresh: string[] = [];
     for (const conn of this.all) {
       // Cleared only by a fetch that succeeds (a full window is skipped, and asked again next time).
       if (conn.retry && conn.state === State.Open) retry.push(conn);
@@ -664,17 +668,21 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       if (!conn.hbRecorded && now - conn.openedAt >= conn.hb * 1000 && conn.lastSeen > conn.openedAt) {
         this.recordHeartbeat(conn);
       }
+      if (conn.presenceDue <= now) {
+        conn.presenceDue = now + this.presenceEveryMs;
+        refresh.push(conn.device!.registrationId);
+      }
     }
     if (retry.length > 0) void this.pumpMany(retry);
-  }
-
-  private async refreshPresence(): Promise<void> {
-    const rids: string[] = [];
-    for (const conn of this.byRid.values())
-      if (conn.state === State.Open) rids.push(conn.device!.registrationId);
-    await this.presence
-      .refresh(rids, this.config.gateway.presenceTtlSeconds * 1000)
-      .catch((err: unknown) => this.logger.error({ err }, 'presence refresh failed'));
+    // The claims due this second: each device's once per interval, spread over it, so a node never
+    // stops for all of its devices at once.
+    if (refresh.length > 0) {
+      this.presence
+        .refresh(refresh, this.config.gateway.presenceTtlSeconds * 1000)
+        .catch((err: unknown) =>
+          this.logger.error({ err, devices: refresh.length }, 'presence refresh failed'),
+        );
+    }
   }
 
   private async releaseAll(conns: Connection[]): Promise<void> {

@@ -266,6 +266,17 @@ describe('PresenceStore', () => {
     expect(s.lastOnlineTime).toBeInstanceOf(Date);
   });
 
+  it('refreshes many claims in one call; a claim that is gone stays gone', async () => {
+    await presence.claim('f1', 'n1|a', 10_000);
+    await presence.claim('f2', 'n1|b', 10_000);
+    expect(await presence.refresh(['f1', 'f2', 'f3'], 600_000)).toBe(2);
+    for (const rid of ['f1', 'f2']) {
+      expect(await ctx.redis.pttl(presence.keys.device(rid).presence)).toBeGreaterThan(500_000);
+    }
+    expect(await ctx.redis.exists(presence.keys.device('f3').presence)).toBe(0);
+    expect(await presence.refresh([], 600_000)).toBe(0);
+  });
+
   it('the adapter answers one outcome per device, in order', async () => {
     const adapter = new GatewayDeliveryAdapter(ctx.redis, {
       prefix: ctx.namespace,

@@ -9,6 +9,7 @@ import {
   FETCH_LUA,
   INSERT_MANY_LUA,
   RECALL_LUA,
+  REFRESH_MANY_LUA,
   RELEASE_LUA,
   TAKE_RECALLS_LUA,
 } from './inbox.scripts';
@@ -38,6 +39,7 @@ export function defineGatewayScripts(redis: Redis): void {
   for (const [name, lua] of [
     ['heraldGwInsertMany', INSERT_MANY_LUA],
     ['heraldGwAckMany', ACK_MANY_LUA],
+    ['heraldGwRefreshMany', REFRESH_MANY_LUA],
   ] as const) {
     if (typeof (redis as unknown as Scripted)[name] !== 'function') redis.defineCommand(name, { lua });
   }
@@ -46,12 +48,20 @@ export function defineGatewayScripts(redis: Redis): void {
 /** Devices per multi-device script call: bounds how long one call holds Redis. */
 const DEVICES_PER_CALL = 250;
 
+/** Claims per presence refresh call: one `PEXPIRE` each, so a call holds Redis well under a millisecond. */
+const REFRESH_PAGE = 1_000;
+
 /**
- * Pages of at most `DEVICES_PER_CALL` items whose keys share a Redis Cluster slot, so a script over many
+ * Pages of at most `DEVICES_PER_CALL` (or `pageSize`) items whose keys share a Redis Cluster slot, so a script over many
  * devices stays legal on a cluster and bounded in time: pages of all items on a single Redis, pages of
  * each slot's on a cluster. Indexes into `items`.
  */
-function slotPages<T>(redis: Redis, items: readonly T[], slotKey: (item: T) => string): number[][] {
+function slotPages<T>(
+  redis: Redis,
+  items: readonly T[],
+  slotKey: (item: T) => string,
+  pageSize = DEVICES_PER_CALL,
+): number[][] {
   let groups: number[][];
   if (!isCluster(redis)) groups = [items.map((_, i) => i)];
   else {
@@ -66,7 +76,7 @@ function slotPages<T>(redis: Redis, items: readonly T[], slotKey: (item: T) => s
   }
   const pages: number[][] = [];
   for (const group of groups) {
-    for (let i = 0; i < group.length; i += DEVICES_PER_CALL) pages.push(group.slice(i, i + DEVICES_PER_CALL));
+    for (let i = 0; i < group.length; i += pageSize) pages.push(group.slice(i, i + pageSize));
   }
   return pages;
 }
@@ -437,17 +447,26 @@ export class PresenceStore {
     return [k.presence, k.seen, value, now, SEEN_TTL_MS];
   }
 
-  /** Extends the TTL of many claims in one round trip. */
-  async refresh(rids: Iterable<string>, ttlMs: number): Promise<void> {
-    const all = [...rids];
-    for (let i = 0; i < all.length; i += 5000) {
-      await execPerNode(
-        this.redis,
-        all.slice(i, i + 5000),
-        (rid) => this.keys.device(rid).presence,
-        (p, rid) => p.pexpire(this.keys.device(rid).presence, ttlMs),
-      );
+  /**
+   * Extends the TTL of many claims: one script call per page of devices (per slot page on a cluster),
+   * all in one round trip. Answers how many claims were still there.
+   */
+  async refresh(rids: readonly string[], ttlMs: number): Promise<number> {
+    const keys = rids.map((rid) => this.keys.device(rid).presence);
+    const pages = slotPages(this.redis, keys, (key) => key, REFRESH_PAGE);
+    const replies = await execPerNode(
+      this.redis,
+      pages,
+      (page) => keys[page[0]],
+      (p, page) => queue(p, 'heraldGwRefreshMany', [page.length, ...page.map((i) => keys[i]), ttlMs]),
+    );
+    let kept = 0;
+    for (const reply of replies) {
+      const [err, n] = reply?.[0] ?? [new Error('no reply')];
+      if (err) throw err;
+      kept += n as number;
     }
+    return kept;
   }
 
   /** The presence value (`<nodeId>|<connId>`) of each device, null when offline. */
