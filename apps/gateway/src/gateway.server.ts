@@ -171,7 +171,11 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
   private readonly nodeId: string;
   private subscriber: Redis | undefined;
   private sweepTimer: NodeJS.Timeout | undefined;
-  /** A claim is extended every third of its TTL, so two refreshes can fail before it lapses. */
+  /**
+   * A claim is extended every third of its TTL (the sweep takes it up to half a second early), so one
+   * refresh can fail, or the thread stall for most of an interval, before it lapses; one that lapses
+   * anyway is put back by the next refresh.
+   */
   private readonly presenceEveryMs: number;
   private nextConnId = 0;
   private closing = false;
@@ -642,7 +646,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     const now = Date.now();
     const { slowBytes, slowGraceMs } = this.config.gateway;
     const retry: Connection[] = [];
-    const refresh: string[] = [];
+    const refresh: { rid: string; value: string }[] = [];
     for (const conn of this.all) {
       // Cleared only by a fetch that succeeds (a full window is skipped, and asked again next time).
       if (conn.retry && conn.state === State.Open) retry.push(conn);
@@ -668,20 +672,37 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       if (!conn.hbRecorded && now - conn.openedAt >= conn.hb * 1000 && conn.lastSeen > conn.openedAt) {
         this.recordHeartbeat(conn);
       }
-      if (conn.presenceDue <= now) {
-        conn.presenceDue = now + this.presenceEveryMs;
-        refresh.push(conn.device!.registrationId);
+      // Half a second early rather than a whole sweep late; each connection keeps its own phase, so
+      // the refreshes stay spread however late a sweep runs.
+      if (conn.presenceDue <= now + 500) {
+        do conn.presenceDue += this.presenceEveryMs;
+        while (conn.presenceDue <= now + 500);
+        refresh.push({ rid: conn.device!.registrationId, value: this.presenceValue(conn) });
       }
     }
     if (retry.length > 0) void this.pumpMany(retry);
     // The claims due this second: each device's once per interval, spread over it, so a node never
-    // stops for all of its devices at once.
-    if (refresh.length > 0) {
-      this.presence
-        .refresh(refresh, this.config.gateway.presenceTtlSeconds * 1000)
-        .catch((err: unknown) =>
-          this.logger.error({ err, devices: refresh.length }, 'presence refresh failed'),
-        );
+    // stops for all of its devices at once. Each is extended only while this connection holds it.
+    if (refresh.length > 0) void this.refreshPresence(refresh);
+  }
+
+  /**
+   * Extends the claims; one that lapsed (refreshes missed, or the claim at connect failed) is put back
+   * if its connection is still open here, so the device is rung again. A connection that closed
+   * meanwhile released its own claim and gets none back.
+   */
+  private async refreshPresence(claims: { rid: string; value: string }[]): Promise<void> {
+    const ttl = this.config.gateway.presenceTtlSeconds * 1000;
+    try {
+      const gone = await this.presence.refresh(claims, ttl);
+      const open = gone.filter((c) => {
+        const conn = this.byRid.get(c.rid);
+        return conn?.state === State.Open && this.presenceValue(conn) === c.value;
+      });
+      const restored = await this.presence.restore(open, ttl);
+      if (restored > 0) this.logger.warn({ restored }, 'lapsed presence claims put back');
+    } catch (err) {
+      this.logger.error({ err, devices: claims.length }, 'presence refresh failed');
     }
   }
 

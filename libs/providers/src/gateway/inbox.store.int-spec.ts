@@ -266,15 +266,22 @@ describe('PresenceStore', () => {
     expect(s.lastOnlineTime).toBeInstanceOf(Date);
   });
 
-  it('refreshes many claims in one call; a claim that is gone stays gone', async () => {
+  it('refreshes many claims in one call, reports the lapsed ones, and puts back only unheld ones', async () => {
     await presence.claim('f1', 'n1|a', 10_000);
-    await presence.claim('f2', 'n1|b', 10_000);
-    expect(await presence.refresh(['f1', 'f2', 'f3'], 600_000)).toBe(2);
-    for (const rid of ['f1', 'f2']) {
-      expect(await ctx.redis.pttl(presence.keys.device(rid).presence)).toBeGreaterThan(500_000);
-    }
-    expect(await ctx.redis.exists(presence.keys.device('f3').presence)).toBe(0);
-    expect(await presence.refresh([], 600_000)).toBe(0);
+    await presence.claim('f2', 'n2|b', 10_000);
+    const claims = [
+      { rid: 'f1', value: 'n1|a' },
+      { rid: 'f2', value: 'n1|x' }, // another connection took it: extended all the same
+      { rid: 'f3', value: 'n1|c' }, // lapsed: reported
+    ];
+    expect(await presence.refresh(claims, 600_000)).toEqual([claims[2]]);
+    const key = (rid: string) => presence.keys.device(rid).presence;
+    for (const rid of ['f1', 'f2']) expect(await ctx.redis.pttl(key(rid))).toBeGreaterThan(500_000);
+    expect(await ctx.redis.exists(key('f3'))).toBe(0);
+    expect(await presence.restore([claims[2], claims[1]], 600_000)).toBe(1);
+    expect(await ctx.redis.get(key('f3'))).toBe('n1|c');
+    expect(await ctx.redis.get(key('f2'))).toBe('n2|b');
+    expect(await presence.refresh([], 600_000)).toEqual([]);
   });
 
   it('the adapter answers one outcome per device, in order', async () => {
