@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { INestApplication, INestApplicationContext } from '@nestjs/common';
 import { Redis } from 'ioredis';
-import { InboxStore } from '@herald/providers';
+import { InboxStore, PresenceStore } from '@herald/providers';
 import { bullPrefix, closeRedis, createRedis, keySlot } from '@herald/queue';
 import {
   createDevice,
@@ -312,6 +312,17 @@ it('a push fans out through the cluster: every device gets it exactly once, coun
   expect(status.status).toBe(200);
   const body = (await status.json()) as Record<string, { online: boolean }>;
   expect(Object.values(body).filter((s) => s.online)).toHaveLength(100);
+
+  // The nodes' presence refresh on the cluster: claims on every master extended, a lapsed one reported.
+  const presence = new PresenceStore(createRedis(ctx.config.redis, 'worker'), ctx.namespace);
+  try {
+    const claims = devices.slice(0, 30).map((d) => ({ rid: d.device.registrationId, value: 'unused' }));
+    await presence.redis.del(presence.keys.device(claims[7].rid).presence);
+    expect(await presence.refresh(claims, 600_000)).toEqual([claims[7]]);
+    expect(await presence.redis.pttl(presence.keys.device(claims[0].rid).presence)).toBeGreaterThan(500_000);
+  } finally {
+    await closeRedis(presence.redis);
+  }
 }, 60_000);
 
 it('a recall reaches unacknowledging devices on both nodes and empties offline inboxes', async () => {

@@ -448,12 +448,26 @@ export class PresenceStore {
   }
 
   /**
-   * Extends many claims: one script call per page of devices (on a Redis Cluster per slot, so about one
-   * device a call), all in one round trip. Answers the claims that are gone, for
-   * {@link PresenceStore.restore}.
+   * Extends many claims in one round trip: one script call per page of devices on a single Redis, one
+   * `PEXPIRE` each on a Redis Cluster (where a page would hold about one device). Answers the claims
+   * that are gone, for {@link PresenceStore.restore}.
    */
   async refresh<C extends { rid: string; value: string }>(claims: readonly C[], ttlMs: number): Promise<C[]> {
     const keys = claims.map((c) => this.keys.device(c.rid).presence);
+    if (isCluster(this.redis)) {
+      // A script call per slot would carry about one key: plain `PEXPIRE`s, pipelined per master.
+      const replies = await execPerNode(
+        this.redis,
+        keys,
+        (key) => key,
+        (p, key) => p.pexpire(key, ttlMs),
+      );
+      return claims.filter((_, i) => {
+        const [err, extended] = replies[i]?.[0] ?? [new Error('no reply')];
+        if (err) throw err;
+        return extended === 0;
+      });
+    }
     const pages = slotPages(this.redis, keys, (key) => key, REFRESH_PAGE);
     const replies = await execPerNode(
       this.redis,
