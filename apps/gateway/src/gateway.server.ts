@@ -381,6 +381,8 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       await this.pump(conn);
     } catch (err) {
       this.logger.error({ err }, 'connection setup failed');
+      // Nothing fetched yet: the sweep tries again (the claim itself is put back by the refresh).
+      if (conn.state === State.Open) this.fetchFailed(conn);
     }
   }
 
@@ -427,7 +429,10 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       const fetched = await this.inbox.resolveFrames(
         batch.map((conn, i) => {
           const [err, reply] = replies[i]?.[0] ?? [new Error('no reply')];
-          return err ? [] : InboxStore.decodeFetch(reply);
+          if (err) return [];
+          // Entries in flight are skipped below: their frames need not be read (nor fail to be).
+          const entries = InboxStore.decodeFetch(reply);
+          return conn.inflight ? entries.filter((e) => !conn.inflight!.has(e.id)) : entries;
         }),
         this.sharedFrames,
       );
@@ -688,19 +693,29 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
 
   /**
    * Extends the claims; one that lapsed (refreshes missed, or the claim at connect failed) is put back
-   * if its connection is still open here, so the device is rung again. A connection that closed
-   * meanwhile released its own claim and gets none back.
+   * if its connection is still open here, and the connection fetches what was stored meanwhile (those
+   * messages rang no node). A connection that closed meanwhile released its own claim and gets none
+   * back.
    */
   private async refreshPresence(claims: { rid: string; value: string }[]): Promise<void> {
     const ttl = this.config.gateway.presenceTtlSeconds * 1000;
     try {
       const gone = await this.presence.refresh(claims, ttl);
-      const open = gone.filter((c) => {
+      const open: Connection[] = [];
+      for (const c of gone) {
         const conn = this.byRid.get(c.rid);
-        return conn?.state === State.Open && this.presenceValue(conn) === c.value;
-      });
-      const restored = await this.presence.restore(open, ttl);
-      if (restored > 0) this.logger.warn({ restored }, 'lapsed presence claims put back');
+        if (conn?.state === State.Open && this.presenceValue(conn) === c.value) open.push(conn);
+      }
+      if (open.length === 0) return;
+      // Messages stored while the claim was gone rang nobody: until a fetch has sent them, newer ones
+      // go through the inbox too (not primed), and the fetch starts once the claim is back.
+      for (const conn of open) conn.primed = false;
+      const restored = await this.presence.restore(
+        open.map((conn) => ({ rid: conn.device!.registrationId, value: this.presenceValue(conn) })),
+        ttl,
+      );
+      this.logger.warn({ lapsed: open.length, restored }, 'lapsed presence claims put back');
+      await this.pumpMany(open);
     } catch (err) {
       this.logger.error({ err, devices: claims.length }, 'presence refresh failed');
     }

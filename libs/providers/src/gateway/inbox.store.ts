@@ -462,11 +462,11 @@ export class PresenceStore {
         (key) => key,
         (p, key) => p.pexpire(key, ttlMs),
       );
-      return claims.filter((_, i) => {
-        const [err, extended] = replies[i]?.[0] ?? [new Error('no reply')];
-        if (err) throw err;
-        return extended === 0;
-      });
+      // A master that failed its part fails its own keys only (they are tried again next time); all
+      // of them failing is an error for the caller to log.
+      const failed = replies.filter((r) => r?.[0]?.[0]);
+      if (failed.length > 0 && failed.length === replies.length) throw failed[0][0][0] as Error;
+      return claims.filter((_, i) => replies[i]?.[0]?.[1] === 0);
     }
     const pages = slotPages(this.redis, keys, (key) => key, REFRESH_PAGE);
     const replies = await execPerNode(
