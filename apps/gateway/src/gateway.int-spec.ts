@@ -237,6 +237,16 @@ describe('delivery', () => {
     }
     const ref = (await ctx.redis.hget(inbox.keys.device(rid).frames, ids[0]))!;
     await ctx.redis.del(inbox.keys.frame(ids[0], ref.slice(1)));
+    // The ledger as the worker left it: the lost message sent to this device.
+    await ctx.db.query(
+      `INSERT INTO deliveries (message_id, device_id, app_id, channel, state, sent_at)
+       VALUES ($1, $2, $3, 'gateway', 'sent', now())`,
+      [ids[0], d.device.id, fixture.app.app.id],
+    );
+    await ctx.db.query(
+      `INSERT INTO message_counters (message_id, channel, targets, sent) VALUES ($1, 'gateway', 2, 2)`,
+      [ids[0]],
+    );
     const c = await connect(urlA, d);
     await c.until((f) => f.filter((x) => x.t === 'msg').length === 32);
     c.send({ t: 'ack', ids: c.msgIds() });
@@ -244,6 +254,22 @@ describe('delivery', () => {
     expect(c.msgIds()).toEqual(ids.slice(1));
     c.send({ t: 'ack', ids: ids.slice(33) });
     await waitFor(async () => (await inbox.size(rid)) === 0);
+    // Honest about it: failed with its reason, counted failed instead of sent.
+    const [row] = await ctx.db.query<{ state: string; reason: string }[]>(
+      `SELECT state, reason FROM deliveries WHERE message_id = $1 AND device_id = $2`,
+      [ids[0], d.device.id],
+    );
+    expect(row).toEqual({ state: 'failed', reason: 'frame_lost' });
+    const [counts] = await ctx.db.query<{ sent: string; failed: string }[]>(
+      `SELECT sent::text, failed::text FROM message_counters WHERE message_id = $1 AND channel = 'gateway'`,
+      [ids[0]],
+    );
+    expect(counts).toEqual({ sent: '1', failed: '1' });
+    const failures = await ctx.db.query<{ reason: string; count: string }[]>(
+      `SELECT reason, count::text FROM message_failures WHERE message_id = $1`,
+      [ids[0]],
+    );
+    expect(failures).toEqual([{ reason: 'frame_lost', count: '1' }]);
     await closeClient(c);
   });
 

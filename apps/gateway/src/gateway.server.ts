@@ -486,8 +486,9 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   /**
-   * Entries whose shared frame is gone can never be sent: they leave the inbox (not acknowledged, so
-   * the ledger keeps them as sent) and the device fetches again, since they took places in its window.
+   * Entries whose shared frame is gone can never be sent: they leave the inbox (not acknowledged), the
+   * ledger records them failed (`frame_lost`), and the device fetches again, since they took places in
+   * its window.
    */
   private async discardLost(conn: Connection, ids: string[]): Promise<void> {
     const rid = conn.device!.registrationId;
@@ -498,7 +499,12 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     } catch (err) {
       this.logger.error({ err, rid }, 'inbox discard failed');
       conn.retry = true;
+      return;
     }
+    const device = conn.device!;
+    await this.receipts
+      .frameLost({ rid, deviceId: device.id, appId: device.appId }, ids)
+      .catch((err: unknown) => this.logger.error({ err, rid, ids }, 'ledger write of lost entries failed'));
   }
 
   private async deliverRecalls(conn: Connection): Promise<void> {

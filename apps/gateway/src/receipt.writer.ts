@@ -6,7 +6,7 @@ import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { preparedQuery } from '@herald/db';
 import { REDIS } from '@herald/platform';
 import { InboxStore } from '@herald/providers';
-import { enqueueCallbackEvents, type CallbackEvent } from '@herald/push';
+import { enqueueCallbackEvents, recordDropped, type CallbackEvent } from '@herald/push';
 
 export interface ReceiptDevice {
   rid: string;
@@ -245,6 +245,19 @@ export class ReceiptWriter {
     // A click or dismissal without an earlier ack delivered the message (and counted it): say so.
     if (changed.newly_delivered) await this.queueCallbacks('delivered', rows, at);
     await this.queueCallbacks(ev === 'opened' ? 'clicked' : 'dismissed', rows, at);
+  }
+
+  /**
+   * Entries a node removed because their shared frame was gone: never delivered, so their ledger rows
+   * leave `sent` for `failed` with reason `frame_lost` and the message's counts say so.
+   */
+  async frameLost(device: ReceiptDevice, ids: readonly string[]): Promise<void> {
+    await recordDropped(
+      this.db,
+      ids
+        .filter((id) => LEDGER_ID.test(id))
+        .map((messageId) => ({ messageId, deviceId: device.deviceId, reason: 'frame_lost' as const })),
+    );
   }
 
   /** `devices.last_seen_at` (the `last_online_time` fallback), written at most once a second per node. */

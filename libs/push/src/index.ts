@@ -2,6 +2,7 @@ export type { CallbackSpec, PayloadSizes, PushOptions, PushSpec } from './push.t
 export { PushComposer, type Composed, type ComposedApns, type ComposedGateway } from './composer';
 export { CredentialStore, type AppCredentials, type StoredApns, type StoredFcm } from './credential.store';
 export { enqueueCallbackEvents, type CallbackEvent, type SqlRunner } from './callback-events';
+export { recordDropped, type DroppedReason } from './dropped-entries';
 export {
   insertMessage,
   insertMessages,

@@ -1,7 +1,6 @@
 import type { Channel } from '@herald/audience';
 import type { DataSource } from 'typeorm';
 import { preparedQuery } from '@herald/db';
-import type { SqlRunner } from '@herald/push';
 
 export type LedgerState = 'sent' | 'failed' | 'invalid_token' | 'expired';
 
@@ -156,35 +155,5 @@ export async function recordOutcomePages(db: DataSource, pages: OutcomePage[]): 
   const sent = new Set(result.map((r) => `${r.m}/${r.id}`));
   return pages.map((p) =>
     p.rows.filter((r) => sent.has(`${p.messageId}/${r.deviceId}`)).map((r) => r.deviceId),
-  );
-}
-
-/**
- * Gateway inbox entries of other messages that a new entry pushed out (`inbox_full`) or that expired
- * unread: their ledger rows move from `sent` to `expired` and their count from sent to failed with that
- * reason, once (so targets = sent + failed holds at every moment).
- */
-export async function recordDropped(
-  db: SqlRunner,
-  rows: { messageId: string; deviceId: string; reason: 'inbox_full' | 'expired' }[],
-): Promise<void> {
-  if (rows.length === 0) return;
-  await db.query(
-    `WITH input AS (
-       SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS i(message_id, device_id, reason)
-     ), changed AS (
-       UPDATE deliveries d SET state = 'expired', reason = i.reason, updated_at = now()
-         FROM input i
-        WHERE d.message_id = i.message_id AND d.device_id = i.device_id AND d.state = 'sent'
-       RETURNING d.message_id, d.channel, i.reason
-     ), counters AS (
-       UPDATE message_counters mc SET sent = mc.sent - c.n, failed = mc.failed + c.n
-         FROM (SELECT message_id, channel, count(*) AS n FROM changed GROUP BY 1, 2) c
-        WHERE mc.message_id = c.message_id AND mc.channel = c.channel
-     )
-     INSERT INTO message_failures AS mf (message_id, channel, reason, count)
-     SELECT message_id, channel, reason, count(*) FROM changed GROUP BY 1, 2, 3
-     ON CONFLICT (message_id, channel, reason) DO UPDATE SET count = mf.count + excluded.count`,
-    [rows.map((r) => r.messageId), rows.map((r) => r.deviceId), rows.map((r) => r.reason)],
   );
 }

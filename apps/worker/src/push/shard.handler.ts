@@ -3,11 +3,11 @@ import type { AudienceDevice, Channel } from '@herald/audience';
 import type { DeliveryOutcome } from '@herald/providers';
 import { heraldMetrics } from '@herald/metrics';
 import { QueueService } from '@herald/platform';
-import { enqueueCallbackEvents, PushComposer } from '@herald/push';
+import { enqueueCallbackEvents, PushComposer, recordDropped } from '@herald/push';
 import type { JobPayload } from '@herald/queue';
 import type { JobHandler } from '../jobs/job-handler';
 import { apnsEnvironmentOf, sendPage, type SendContext } from './channel.sender';
-import { recordDropped, type LedgerRow, type OutcomePage } from './ledger.writer';
+import type { LedgerRow, OutcomePage } from './ledger.writer';
 import { PushRuntime } from './push.runtime';
 import type { ClaimedShard, MessageRow } from './shard.statements';
 
