@@ -81,6 +81,11 @@ class Connection {
   retry = false;
   /** When the sweep next extends this device's presence claim (ms since the epoch). */
   presenceDue = 0;
+  /**
+   * Bumped when something may have been stored without ringing this node (a lapsed claim): a fetch
+   * that started before then cannot prime the connection.
+   */
+  epoch = 0;
 
   constructor(
     readonly id: string,
@@ -411,6 +416,10 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       conn.repump = false;
     }
     const again: Connection[] = [];
+    // What each connection had in flight when its fetch was queued: those entries went out before, so
+    // the fetch needs none of their frames, and one acknowledged while the fetch ran is not "lost".
+    const sent = batch.map((conn) => (conn.inflight ? new Set(conn.inflight) : null));
+    const epochs = batch.map((conn) => conn.epoch);
     try {
       const now = Date.now();
       // One pipeline per Redis Cluster node (one in all on a single Redis): keys of many devices.
@@ -430,9 +439,9 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         batch.map((conn, i) => {
           const [err, reply] = replies[i]?.[0] ?? [new Error('no reply')];
           if (err) return [];
-          // Entries in flight are skipped below: their frames need not be read (nor fail to be).
           const entries = InboxStore.decodeFetch(reply);
-          return conn.inflight ? entries.filter((e) => !conn.inflight!.has(e.id)) : entries;
+          const before = sent[i];
+          return before ? entries.filter((e) => !before.has(e.id)) : entries;
         }),
         this.sharedFrames,
       );
@@ -440,9 +449,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       batch.forEach((conn, i) => {
         const [err] = replies[i]?.[0] ?? [new Error('no reply')];
         const { entries, lost, failed } = fetched[i];
-        // One already in flight went out before its frame was lost: its ack will remove it.
-        const gone = lost.filter((id) => !conn.inflight?.has(id));
-        if (gone.length > 0) discards.push(this.discardLost(conn, gone));
+        if (lost.length > 0) discards.push(this.discardLost(conn, lost));
         // A failed read sends nothing of this device now (a later one would overtake it); the next
         // sweep fetches again, as after a failed fetch.
         if (conn.state !== State.Open) return;
@@ -459,7 +466,9 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         // A fetch asks for a full window beyond what is in flight: if it did not fill it, nothing older
         // is waiting.
         conn.saturated = (conn.inflight?.size ?? 0) >= MAX_IN_FLIGHT;
-        conn.primed = true;
+        // Stale if a lapsed claim was found while it ran: fetch again rather than prime.
+        if (conn.epoch === epochs[i]) conn.primed = true;
+        else conn.repump = true;
       });
       await Promise.all(discards);
     } catch (err) {
@@ -502,9 +511,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       return;
     }
     const device = conn.device!;
-    await this.receipts
-      .frameLost({ rid, deviceId: device.id, appId: device.appId }, ids)
-      .catch((err: unknown) => this.logger.error({ err, rid, ids }, 'ledger write of lost entries failed'));
+    this.receipts.frameLost({ rid, deviceId: device.id, appId: device.appId }, ids);
   }
 
   private async deliverRecalls(conn: Connection): Promise<void> {
@@ -713,9 +720,13 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         if (conn?.state === State.Open && this.presenceValue(conn) === c.value) open.push(conn);
       }
       if (open.length === 0) return;
-      // Messages stored while the claim was gone rang nobody: until a fetch has sent them, newer ones
-      // go through the inbox too (not primed), and the fetch starts once the claim is back.
-      for (const conn of open) conn.primed = false;
+      // Messages stored while the claim was gone rang nobody: until a fetch that starts after this has
+      // sent them, newer ones go through the inbox too (not primed; a fetch already running cannot
+      // prime it), and that fetch starts once the claim is back.
+      for (const conn of open) {
+        conn.primed = false;
+        conn.epoch++;
+      }
       const restored = await this.presence.restore(
         open.map((conn) => ({ rid: conn.device!.registrationId, value: this.presenceValue(conn) })),
         ttl,

@@ -73,6 +73,10 @@ export class ReceiptWriter {
   private seen = new Set<string>();
   private heartbeats = new Map<string, number>();
   private seenTimer: NodeJS.Timeout | undefined;
+  private lost: { messageId: string; deviceId: string; reason: 'frame_lost' }[] = [];
+  private lostTimer: NodeJS.Timeout | undefined;
+  /** The last lost-entries statement: they run one at a time. */
+  private lostWrite: Promise<void> = Promise.resolve();
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -96,6 +100,9 @@ export class ReceiptWriter {
     this.flushAcks();
     await this.flushing;
     while (this.ledgerPending.size > 0) await Promise.all([...this.ledgerPending]);
+    clearTimeout(this.lostTimer);
+    await this.flushLost();
+    await this.lostWrite;
     await this.flushSeen();
   }
 
@@ -249,15 +256,36 @@ export class ReceiptWriter {
 
   /**
    * Entries a node removed because their shared frame was gone: never delivered, so their ledger rows
-   * leave `sent` for `failed` with reason `frame_lost` and the message's counts say so.
+   * leave `sent` for `failed` with reason `frame_lost` and the message's counts say so. Batched (a lost
+   * broadcast frame is lost for every device that fetches it) into one statement at a time.
    */
-  async frameLost(device: ReceiptDevice, ids: readonly string[]): Promise<void> {
-    await recordDropped(
-      this.db,
-      ids
-        .filter((id) => LEDGER_ID.test(id))
-        .map((messageId) => ({ messageId, deviceId: device.deviceId, reason: 'frame_lost' as const })),
-    );
+  frameLost(device: ReceiptDevice, ids: readonly string[]): void {
+    for (const id of ids) {
+      if (LEDGER_ID.test(id))
+        this.lost.push({ messageId: id, deviceId: device.deviceId, reason: 'frame_lost' });
+    }
+    this.lostTimer ??= setTimeout(() => void this.flushLost(), FLUSH_MS);
+  }
+
+  private async flushLost(): Promise<void> {
+    this.lostTimer = undefined;
+    const rows = this.lost;
+    this.lost = [];
+    if (rows.length === 0) return;
+    const write = this.lostWrite.then(async () => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await recordDropped(this.db, rows);
+        } catch (err) {
+          if (attempt >= LEDGER_ATTEMPTS) {
+            return this.logger.error({ err, rows: rows.length }, 'lost entries not recorded: giving up');
+          }
+          await new Promise((r) => setTimeout(r, 200 * attempt));
+        }
+      }
+    });
+    this.lostWrite = write;
+    await write;
   }
 
   /** `devices.last_seen_at` (the `last_online_time` fallback), written at most once a second per node. */
