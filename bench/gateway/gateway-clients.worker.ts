@@ -14,7 +14,8 @@ interface Setup {
   concurrency: number;
 }
 
-type Command = { cmd: 'connect' } | { cmd: 'stats'; reset?: boolean } | { cmd: 'stop' };
+type Command =
+  { cmd: 'connect' } | { cmd: 'stats'; reset?: boolean } | { cmd: 'arm'; expect: number } | { cmd: 'stop' };
 
 const setup = JSON.parse(process.argv[2]) as Setup;
 const devices = (JSON.parse(readFileSync(setup.file, 'utf8')) as [string, string][]).slice(
@@ -25,6 +26,8 @@ const clients: HeraldGatewayClient[] = [];
 let connected = 0;
 let closed = 0;
 let received = 0;
+/** Armed by the orchestrator: the count at which to report the moment the last frame arrived. */
+let expectReceived = -1;
 let latencies: number[] = [];
 const closeCodes: Record<string, number> = {};
 
@@ -52,7 +55,10 @@ async function connectAll(): Promise<void> {
           reconnect: { enabled: false },
           dedupeSize: 16,
           onMessage: (msg) => {
-            received++;
+            if (++received === expectReceived) {
+              expectReceived = -1;
+              send({ ev: 'received', at: Date.now() });
+            }
             const t0 = msg.body.t0;
             if (typeof t0 === 'number') latencies.push(Date.now() - t0);
           },
@@ -79,6 +85,10 @@ async function connectAll(): Promise<void> {
 process.on('message', (m: Command) => {
   if (m.cmd === 'connect') {
     void connectAll().then(() => send({ ev: 'connected', connected, closed, closeCodes }));
+  } else if (m.cmd === 'arm') {
+    received = 0;
+    expectReceived = m.expect;
+    send({ ev: 'armed' });
   } else if (m.cmd === 'stats') {
     send({ ev: 'stats', connected, closed, received, latencies, closeCodes, rss: process.memoryUsage().rss });
     if (m.reset) {

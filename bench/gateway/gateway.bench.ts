@@ -258,6 +258,15 @@ async function broadcast(
   id: string,
 ) {
   await stats(clients, true);
+  // Each client process reports the moment its last frame arrived (no polling in the measurement).
+  const counts = (await Promise.all(clients.map((c) => c.request({ cmd: 'stats' }, 'stats', 30_000)))).map(
+    (s) => s.connected as number,
+  );
+  await Promise.all(clients.map((c, i) => c.request({ cmd: 'arm', expect: counts[i] }, 'armed', 30_000)));
+  // A process that never gets all of its frames reports at the deadline (the count says how many).
+  const lastFrames = clients.map((c) =>
+    withTimeout(c.wait('received'), 120_000, 'broadcast receipt').catch(() => ({ at: Date.now() })),
+  );
   const meter = await cpuMeter(ctx, gatewayPid, clients);
   const started = Date.now();
   const slices = 4;
@@ -272,18 +281,10 @@ async function broadcast(
   );
   const written = Date.now() - started;
   const sent = results.flatMap((r) => r.outcomes).filter((o) => o.kind === 'sent').length;
-  let received = 0;
-  let receivedMs = 0;
-  const deadline = started + 120_000;
-  while (Date.now() < deadline) {
-    received = (await stats(clients)).received;
-    if (received >= rids.length) {
-      receivedMs = Date.now() - started;
-      break;
-    }
-    await sleep(20);
-  }
+  const receivedMs = Math.max(...(await Promise.all(lastFrames)).map((m) => m.at as number)) - started;
   const cpuReceived = await meter();
+  const received = (await stats(clients)).received;
+  const deadline = started + 120_000;
   let acked = 0;
   while (Date.now() < deadline) {
     acked = await deliveredCount(ctx, id);
