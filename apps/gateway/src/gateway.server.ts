@@ -34,7 +34,7 @@ import {
 import { heraldMetrics } from '@herald/metrics';
 import { closeRedis, createRedis, execPerNode } from '@herald/queue';
 import { DeviceAuthService, type AuthedDevice } from './device-auth.service';
-import { ReceiptWriter } from './receipt.writer';
+import { ReceiptWriter, type ReceiptDevice } from './receipt.writer';
 
 // Label children bound once: counting a frame is then one addition, no label hashing.
 const framesIn = new Map(
@@ -153,6 +153,13 @@ export function canWriteDirect(ws: WebSocket): boolean {
     internals._sender._queue?.length === 0
   );
 }
+
+/** The device as the receipt writer records it. */
+const receiptDevice = (device: AuthedDevice): ReceiptDevice => ({
+  rid: device.registrationId,
+  deviceId: device.id,
+  appId: device.appId,
+});
 
 const CONN = Symbol('herald.connection');
 const SERVER = Symbol('herald.gateway');
@@ -305,10 +312,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
           for (const id of frame.ids) conn.inflight.delete(id);
           if (conn.inflight.size === 0) conn.inflight = null;
         }
-        const written = this.receipts.ack(
-          { rid: device.registrationId, deviceId: device.id, appId: device.appId },
-          frame.ids,
-        );
+        const written = this.receipts.ack(receiptDevice(device), frame.ids);
         // Only a full window can hide waiting messages (anything new rings us); refill it once the acks
         // are out of the inbox, or the fetch would return them again.
         if (conn.saturated && !conn.refilling) {
@@ -322,7 +326,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       }
       case 'event':
         this.receipts
-          .event({ rid: device.registrationId, deviceId: device.id, appId: device.appId }, frame.id, frame.ev)
+          .event(receiptDevice(device), frame.id, frame.ev)
           .catch((err: unknown) => this.logger.error({ err }, 'event write failed'));
         return;
       case 'ping':
@@ -500,18 +504,18 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
    * its window.
    */
   private async discardLost(conn: Connection, ids: string[]): Promise<void> {
-    const rid = conn.device!.registrationId;
+    const device = conn.device!;
+    const rid = device.registrationId;
     this.logger.warn({ rid, ids }, 'inbox entries dropped: their shared frame is gone');
     try {
       await this.inbox.discard(rid, ids);
-      conn.repump = true;
     } catch (err) {
       this.logger.error({ err, rid }, 'inbox discard failed');
       conn.retry = true;
       return;
     }
-    const device = conn.device!;
-    this.receipts.frameLost({ rid, deviceId: device.id, appId: device.appId }, ids);
+    conn.repump = true;
+    this.receipts.frameLost(receiptDevice(device), ids);
   }
 
   private async deliverRecalls(conn: Connection): Promise<void> {
@@ -664,7 +668,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     const now = Date.now();
     const { slowBytes, slowGraceMs } = this.config.gateway;
     const retry: Connection[] = [];
-    const refresh: { rid: string; value: string }[] = [];
+    const refresh: { rid: string; conn: Connection }[] = [];
     for (const conn of this.all) {
       // Cleared only by a fetch that succeeds (a full window is skipped, and asked again next time).
       if (conn.retry && conn.state === State.Open) retry.push(conn);
@@ -695,12 +699,12 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       if (conn.presenceDue <= now + 500) {
         do conn.presenceDue += this.presenceEveryMs;
         while (conn.presenceDue <= now + 500);
-        refresh.push({ rid: conn.device!.registrationId, value: this.presenceValue(conn) });
+        refresh.push({ rid: conn.device!.registrationId, conn });
       }
     }
     if (retry.length > 0) void this.pumpMany(retry);
     // The claims due this second: each device's once per interval, spread over it, so a node never
-    // stops for all of its devices at once. Each is extended only while this connection holds it.
+    // stops for all of its devices at once.
     if (refresh.length > 0) void this.refreshPresence(refresh);
   }
 
@@ -710,15 +714,11 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
    * messages rang no node). A connection that closed meanwhile released its own claim and gets none
    * back.
    */
-  private async refreshPresence(claims: { rid: string; value: string }[]): Promise<void> {
+  private async refreshPresence(claims: { rid: string; conn: Connection }[]): Promise<void> {
     const ttl = this.config.gateway.presenceTtlSeconds * 1000;
     try {
       const gone = await this.presence.refresh(claims, ttl);
-      const open: Connection[] = [];
-      for (const c of gone) {
-        const conn = this.byRid.get(c.rid);
-        if (conn?.state === State.Open && this.presenceValue(conn) === c.value) open.push(conn);
-      }
+      const open = gone.map((c) => c.conn).filter((conn) => conn.state === State.Open);
       if (open.length === 0) return;
       // Messages stored while the claim was gone rang nobody: until a fetch that starts after this has
       // sent them, newer ones go through the inbox too (not primed; a fetch already running cannot

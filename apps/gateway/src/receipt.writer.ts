@@ -21,6 +21,13 @@ const FLUSH_AT = 2_000;
 const LEDGER_CONCURRENCY = 3;
 const LEDGER_ATTEMPTS = 5;
 
+/** One ledger statement waiting for its turn: what it records and how many rows, for the logs. */
+interface LedgerJob {
+  what: 'delivered' | 'frame_lost';
+  rows: number;
+  write: () => Promise<void>;
+}
+
 /**
  * An ack batch into the ledger: $1 message ids, $2 device ids, $3 app ids (one per ack), $4 the time.
  * Returns the changed rows of messages with a callback, usually none. A named
@@ -68,15 +75,13 @@ export class ReceiptWriter {
   private flushing: Promise<void> = Promise.resolve();
   private nextFlush = deferred();
   private ledgerRunning = 0;
-  private ledgerQueue: { rows: [string, string, string][]; now: number; attempt: number }[] = [];
+  private ledgerQueue: { job: LedgerJob; attempt: number }[] = [];
   private readonly ledgerPending = new Set<Promise<void>>();
   private seen = new Set<string>();
   private heartbeats = new Map<string, number>();
   private seenTimer: NodeJS.Timeout | undefined;
-  private lost: { messageId: string; deviceId: string; reason: 'frame_lost' }[] = [];
+  private lost: { messageId: string; deviceId: string }[] = [];
   private lostTimer: NodeJS.Timeout | undefined;
-  /** The last lost-entries statement: they run one at a time. */
-  private lostWrite: Promise<void> = Promise.resolve();
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -98,11 +103,9 @@ export class ReceiptWriter {
   /** Resolves when everything queued so far is written. */
   async flush(): Promise<void> {
     this.flushAcks();
+    this.flushLost();
     await this.flushing;
     while (this.ledgerPending.size > 0) await Promise.all([...this.ledgerPending]);
-    clearTimeout(this.lostTimer);
-    await this.flushLost();
-    await this.lostWrite;
     await this.flushSeen();
   }
 
@@ -134,34 +137,46 @@ export class ReceiptWriter {
         if (LEDGER_ID.test(id)) rows.set(`${id}:${device.deviceId}`, [id, device.deviceId, device.appId]);
       }
     }
-    if (rows.size > 0) this.startLedger([...rows.values()], now);
+    if (rows.size > 0) {
+      const delivered = [...rows.values()];
+      this.startLedger({
+        what: 'delivered',
+        rows: delivered.length,
+        write: () => this.writeDelivered(delivered, now),
+      });
+    }
     const failed = (await acked).find((r) => r instanceof Error);
     if (failed) throw failed;
   }
 
-  /** At most {@link LEDGER_CONCURRENCY} ledger statements at once, so a burst cannot take the whole pool. */
-  private startLedger(rows: [string, string, string][], now: number, attempt = 1): void {
+  /**
+   * At most {@link LEDGER_CONCURRENCY} ledger statements at once (acks and lost entries alike), so a
+   * burst cannot take the whole pool. Every statement counts only the rows it changes, so running it
+   * again after a failure is safe.
+   */
+  private startLedger(job: LedgerJob, attempt = 1): void {
     if (this.ledgerRunning >= LEDGER_CONCURRENCY) {
-      this.ledgerQueue.push({ rows, now, attempt });
+      this.ledgerQueue.push({ job, attempt });
       return;
     }
     this.ledgerRunning++;
-    const done = this.writeDelivered(rows, now)
+    const { what, rows } = job;
+    const done = job
+      .write()
       .catch(async (err: unknown) => {
-        // The statement counts only rows it changes, so running it again after a failure is safe.
         if (attempt < LEDGER_ATTEMPTS) {
-          this.logger.warn({ err, rows: rows.length, attempt }, 'ledger write failed: retrying');
+          this.logger.warn({ err, what, rows, attempt }, 'ledger write failed: retrying');
           await new Promise((r) => setTimeout(r, 200 * attempt));
-          this.ledgerQueue.unshift({ rows, now, attempt: attempt + 1 });
+          this.ledgerQueue.unshift({ job, attempt: attempt + 1 });
         } else {
-          this.logger.error({ err, rows: rows.length }, 'ledger write failed: giving up');
+          this.logger.error({ err, what, rows }, 'ledger write failed: giving up');
         }
       })
       .finally(() => {
         this.ledgerRunning--;
         this.ledgerPending.delete(done);
         const next = this.ledgerQueue.shift();
-        if (next) this.startLedger(next.rows, next.now, next.attempt);
+        if (next) this.startLedger(next.job, next.attempt);
       });
     this.ledgerPending.add(done);
   }
@@ -257,35 +272,21 @@ export class ReceiptWriter {
   /**
    * Entries a node removed because their shared frame was gone: never delivered, so their ledger rows
    * leave `sent` for `failed` with reason `frame_lost` and the message's counts say so. Batched (a lost
-   * broadcast frame is lost for every device that fetches it) into one statement at a time.
+   * broadcast frame is lost for every device that fetches it) through the ledger's statement queue.
    */
   frameLost(device: ReceiptDevice, ids: readonly string[]): void {
-    for (const id of ids) {
-      if (LEDGER_ID.test(id))
-        this.lost.push({ messageId: id, deviceId: device.deviceId, reason: 'frame_lost' });
-    }
-    this.lostTimer ??= setTimeout(() => void this.flushLost(), FLUSH_MS);
+    for (const id of ids)
+      if (LEDGER_ID.test(id)) this.lost.push({ messageId: id, deviceId: device.deviceId });
+    this.lostTimer ??= setTimeout(() => this.flushLost(), FLUSH_MS);
   }
 
-  private async flushLost(): Promise<void> {
+  private flushLost(): void {
+    clearTimeout(this.lostTimer);
     this.lostTimer = undefined;
-    const rows = this.lost;
+    if (this.lost.length === 0) return;
+    const rows = this.lost.map((r) => ({ ...r, reason: 'frame_lost' as const }));
     this.lost = [];
-    if (rows.length === 0) return;
-    const write = this.lostWrite.then(async () => {
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return await recordDropped(this.db, rows);
-        } catch (err) {
-          if (attempt >= LEDGER_ATTEMPTS) {
-            return this.logger.error({ err, rows: rows.length }, 'lost entries not recorded: giving up');
-          }
-          await new Promise((r) => setTimeout(r, 200 * attempt));
-        }
-      }
-    });
-    this.lostWrite = write;
-    await write;
+    this.startLedger({ what: 'frame_lost', rows: rows.length, write: () => recordDropped(this.db, rows) });
   }
 
   /** `devices.last_seen_at` (the `last_online_time` fallback), written at most once a second per node. */

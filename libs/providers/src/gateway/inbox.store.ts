@@ -255,33 +255,27 @@ export class InboxStore {
    * whose frame is gone (evicted, or lost with a Redis node) and whether a read failed.
    */
   async resolveFrames(lists: FetchedEntry[][], cache?: SharedFrames): Promise<ResolvedFetch[]> {
-    // Everything this call needs, taken from the cache before any await: a frame read below may
-    // push a cached one out.
+    // By reference (`@<digest>`; the frame it names carries the message id): everything this call
+    // needs, taken from the cache before any await, since a frame read below may push a cached one out.
     const known = new Map<string, string | null | Error>();
-    const missing: string[] = [];
+    const missing: FetchedEntry[] = [];
     for (const list of lists) {
       for (const e of list) {
-        if (e.frame.charCodeAt(0) !== REF_CODE) continue;
-        const key = this.keys.frame(e.id, e.frame.slice(1));
-        if (known.has(key)) continue;
-        const cached = cache?.get(key);
-        known.set(key, cached ?? null);
-        if (cached === undefined) missing.push(key);
+        if (e.frame.charCodeAt(0) !== REF_CODE || known.has(e.frame)) continue;
+        const cached = cache?.get(e.frame);
+        known.set(e.frame, cached ?? null);
+        if (cached === undefined) missing.push(e);
       }
     }
     if (missing.length > 0) {
-      const replies = await execPerNode(
-        this.redis,
-        missing,
-        (key) => key,
-        (p, key) => p.get(key),
-      );
-      missing.forEach((key, i) => {
+      const keyOf = (e: FetchedEntry) => this.keys.frame(e.id, e.frame.slice(1));
+      const replies = await execPerNode(this.redis, missing, keyOf, (p, e) => p.get(keyOf(e)));
+      missing.forEach((e, i) => {
         const [err, frame] = replies[i]?.[0] ?? [new Error('no reply')];
-        if (err) known.set(key, err);
+        if (err) known.set(e.frame, err);
         else if (typeof frame === 'string') {
-          known.set(key, frame);
-          cache?.set(key, frame);
+          known.set(e.frame, frame);
+          cache?.set(e.frame, frame);
         }
       });
     }
@@ -292,7 +286,7 @@ export class InboxStore {
           out.entries.push(e);
           continue;
         }
-        const frame = known.get(this.keys.frame(e.id, e.frame.slice(1)));
+        const frame = known.get(e.frame);
         if (typeof frame === 'string') out.entries.push({ id: e.id, frame });
         else if (frame instanceof Error) out.failed = true;
         else out.lost.push(e.id);
@@ -380,24 +374,24 @@ export class InboxStore {
 }
 
 /**
- * A node's copy of recently read shared frames, by key (a reconnect storm after a broadcast reads the
- * same frame for every device). Bounded; the oldest read goes first. A key names its frame's digest,
- * so what is cached never goes stale.
+ * A node's copy of recently read shared frames, by their reference (`@<digest>`: a reconnect storm
+ * after a broadcast reads the same frame for every device). Bounded; the oldest read goes first. A
+ * reference names its frame's digest, so what is cached never goes stale.
  */
 export class SharedFrames {
   private readonly frames = new Map<string, string>();
 
   constructor(private readonly max = 1_000) {}
 
-  get(id: string): string | undefined {
-    return this.frames.get(id);
+  get(ref: string): string | undefined {
+    return this.frames.get(ref);
   }
 
-  set(id: string, frame: string): void {
-    if (this.frames.size >= this.max && !this.frames.has(id)) {
+  set(ref: string, frame: string): void {
+    if (this.frames.size >= this.max && !this.frames.has(ref)) {
       this.frames.delete(this.frames.keys().next().value as string);
     }
-    this.frames.set(id, frame);
+    this.frames.set(ref, frame);
   }
 
   get size(): number {
@@ -452,7 +446,7 @@ export class PresenceStore {
    * `PEXPIRE` each on a Redis Cluster (where a page would hold about one device). Answers the claims
    * that are gone, for {@link PresenceStore.restore}.
    */
-  async refresh<C extends { rid: string; value: string }>(claims: readonly C[], ttlMs: number): Promise<C[]> {
+  async refresh<C extends { rid: string }>(claims: readonly C[], ttlMs: number): Promise<C[]> {
     const keys = claims.map((c) => this.keys.device(c.rid).presence);
     if (isCluster(this.redis)) {
       // A script call per slot would carry about one key: plain `PEXPIRE`s, pipelined per master.
