@@ -16,12 +16,7 @@ import { join } from 'node:path';
 import { SecretHasher } from '@herald/crypto';
 import { GatewayDeliveryAdapter } from '@herald/providers';
 import { CpuGroup, postgresPids } from '../fanout/harness';
-import {
-  createTestContext,
-  prepareTemplateDatabase,
-  TEST_MASTER_KEY,
-  type TestContext,
-} from '@herald/testing';
+import { createTestContext, prepareTemplateDatabase, gatewayEnv, type TestContext } from '@herald/testing';
 
 const ROOT = join(__dirname, '../..');
 const PER_NODE = Number(process.env.BENCH_CONNECTIONS ?? 19_000);
@@ -118,13 +113,7 @@ async function startGateway(ctx: TestContext, nodeId: string, port: number): Pro
   const child = spawnLimited([process.execPath, ...profArgs, join(ROOT, 'dist/apps/gateway/main.js')], {
     ...process.env,
     NODE_ENV: 'production',
-    HERALD_LOG_LEVEL: 'warn',
-    HERALD_MASTER_KEY: TEST_MASTER_KEY,
-    DATABASE_URL: ctx.config.database.url,
-    HERALD_QUEUE_PREFIX: ctx.namespace,
-    HERALD_GATEWAY_PORT: String(port),
-    HERALD_BIND_HOST: '127.0.0.1',
-    HERALD_GATEWAY_NODE_ID: nodeId,
+    ...gatewayEnv(ctx, nodeId, port),
   });
   let out = '';
   const logFile = join(tmpdir(), `herald-gw-bench-${nodeId}.log`);

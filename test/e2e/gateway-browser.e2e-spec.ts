@@ -11,8 +11,7 @@ import {
   createTenantFixture,
   createTestContext,
   freePort,
-  spawnApp,
-  TEST_MASTER_KEY,
+  startGatewayProcess,
   waitUntil,
   type TestContext,
 } from '@herald/testing';
@@ -68,22 +67,9 @@ afterAll(async () => {
 });
 
 async function startNode(nodeId: string, port: number): Promise<ChildProcess> {
-  const { child, output } = spawnApp('gateway', {
-    HERALD_LOG_LEVEL: 'warn',
-    HERALD_MASTER_KEY: TEST_MASTER_KEY,
-    DATABASE_URL: ctx.config.database.url,
-    HERALD_QUEUE_PREFIX: ctx.namespace,
-    HERALD_GATEWAY_PORT: String(port),
-    HERALD_BIND_HOST: '127.0.0.1',
-    HERALD_GATEWAY_NODE_ID: nodeId,
-  });
+  const { child } = await startGatewayProcess(ctx, nodeId, port);
   children.push(child);
-  for (let i = 0; i < 150; i++) {
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return child;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gateway ${nodeId} never became ready:\n${output()}`);
+  return child;
 }
 
 interface PageState {

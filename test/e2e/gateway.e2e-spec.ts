@@ -10,8 +10,7 @@ import {
   createTenantFixture,
   createTestContext,
   freePort,
-  spawnApp,
-  TEST_MASTER_KEY,
+  startGatewayProcess,
   waitUntil,
   type TestContext,
 } from '@herald/testing';
@@ -36,23 +35,9 @@ afterAll(async () => {
 async function startNode(
   nodeId: string,
 ): Promise<{ child: ChildProcess; url: string; output: () => string }> {
-  const port = await freePort();
-  const { child, output } = spawnApp('gateway', {
-    HERALD_LOG_LEVEL: 'warn',
-    HERALD_MASTER_KEY: TEST_MASTER_KEY,
-    DATABASE_URL: ctx.config.database.url,
-    HERALD_QUEUE_PREFIX: ctx.namespace,
-    HERALD_GATEWAY_PORT: String(port),
-    HERALD_BIND_HOST: '127.0.0.1',
-    HERALD_GATEWAY_NODE_ID: nodeId,
-  });
-  children.push(child);
-  for (let i = 0; i < 150; i++) {
-    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined);
-    if (res?.status === 200) return { child, url: `ws://127.0.0.1:${port}/v1/connect`, output };
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`gateway ${nodeId} never became ready:\n${output()}`);
+  const node = await startGatewayProcess(ctx, nodeId, await freePort());
+  children.push(node.child);
+  return node;
 }
 
 const until = (check: () => boolean, what: string, timeoutMs = 10_000) =>

@@ -10,7 +10,16 @@ export {
   type DeviceOverrides,
   type TenantFixture,
 } from './factories';
-export { buildAppsOnce, freePort, spawnApp, waitUntil, type AppProcess } from './processes.util';
+export {
+  buildAppsOnce,
+  freePort,
+  gatewayEnv,
+  spawnApp,
+  startGatewayProcess,
+  waitUntil,
+  type AppProcess,
+  type GatewayTarget,
+} from './processes.util';
 export { drainQueues, QueueDrainError } from './queue-drain';
 export { testConfig, TEST_MASTER_KEY } from './test-config';
 export { createTestContext, deleteNamespace, type TestContext } from './test-context';

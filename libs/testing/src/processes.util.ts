@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { existsSync, mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { TEST_MASTER_KEY } from './test-config';
 
 const ROOT = join(__dirname, '../../..');
 
@@ -86,4 +87,44 @@ export async function waitUntil(
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/** What a gateway process needs of a test: its database and its Redis namespace. */
+export interface GatewayTarget {
+  config: { database: { url: string } };
+  namespace: string;
+}
+
+/** The environment of a gateway process serving `target` as node `nodeId` on loopback port `port`. */
+export function gatewayEnv(target: GatewayTarget, nodeId: string, port: number): Record<string, string> {
+  return {
+    HERALD_LOG_LEVEL: 'warn',
+    HERALD_MASTER_KEY: TEST_MASTER_KEY,
+    DATABASE_URL: target.config.database.url,
+    HERALD_QUEUE_PREFIX: target.namespace,
+    HERALD_GATEWAY_PORT: String(port),
+    HERALD_BIND_HOST: '127.0.0.1',
+    HERALD_GATEWAY_NODE_ID: nodeId,
+  };
+}
+
+/** The production gateway bundle as node `nodeId` (build it first: {@link buildAppsOnce}), once it is ready. */
+export async function startGatewayProcess(
+  target: GatewayTarget,
+  nodeId: string,
+  port: number,
+): Promise<AppProcess & { url: string }> {
+  const app = spawnApp('gateway', gatewayEnv(target, nodeId, port));
+  try {
+    await waitUntil(
+      async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => undefined))?.status === 200,
+      `gateway ${nodeId} ready`,
+      15_000,
+      100,
+    );
+  } catch (err) {
+    app.child.kill('SIGKILL');
+    throw new Error(`gateway ${nodeId} never became ready:\n${app.output()}`, { cause: err });
+  }
+  return { ...app, url: `ws://127.0.0.1:${port}/v1/connect` };
 }
