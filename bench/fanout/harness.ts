@@ -16,6 +16,8 @@ export const INVALID_PREFIX = { apns: 'ffff', fcm: 'bad-' } as const;
 const TICK_US = 1e6 / 100; // CLK_TCK is 100 on Linux
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/** A progress line stamped with the time of day. */
+export const log = (...a: unknown[]) => console.log(new Date().toISOString().slice(11, 19), ...a);
 export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 export const load = () =>
   loadavg()

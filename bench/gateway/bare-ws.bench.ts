@@ -14,9 +14,9 @@
  * Environment (optional): BENCH_CONNECTIONS (19000), BENCH_RUNS (5).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { cpus, loadavg, totalmem } from 'node:os';
+import { loadavg } from 'node:os';
 import { WebSocket, WebSocketServer } from 'ws';
+import { cpuUs, load, log, machine, median, sleep } from '../fanout/harness';
 
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 19_000);
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
@@ -34,15 +34,8 @@ const PAYLOAD = JSON.stringify({
 });
 const ACK = '{"t":"ack","ids":["18100000000000001"]}';
 
-const TICK_MS = 10;
-const cpuMs = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_MS;
-};
-const log = (...a: unknown[]) => console.log(new Date().toISOString().slice(11, 19), ...a);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+/** CPU milliseconds a process has used so far. */
+const cpuMs = (pid: number) => (cpuUs(pid) ?? 0) / 1000;
 
 type Msg = Record<string, unknown>;
 const send = (m: Msg) => process.send!(m);
@@ -142,11 +135,7 @@ class Child {
 }
 
 async function orchestrate(): Promise<void> {
-  log(
-    `machine: ${cpus().length} × ${cpus()[0]?.model}, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, Node ${process.version}; load ${loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  log(`machine: ${machine()}; load ${load()}`);
   const srv = new Child('server', '0');
   await srv.wait('ready');
   const procs: Child[] = [];

@@ -15,7 +15,7 @@ import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { SecretHasher } from '@herald/crypto';
 import { GatewayDeliveryAdapter } from '@herald/providers';
-import { CpuGroup, postgresPids } from '../fanout/harness';
+import { cpuUs, CpuGroup, log, median, postgresPids, sleep } from '../fanout/harness';
 import { createTestContext, prepareTemplateDatabase, gatewayEnv, type TestContext } from '@herald/testing';
 
 const ROOT = join(__dirname, '../..');
@@ -30,22 +30,14 @@ const PER_CLIENT_PROCESS = 9_500;
 const NOFILE = 20_000;
 
 const children: ChildProcess[] = [];
-const log = (...a: unknown[]) => console.log(new Date().toISOString().slice(11, 19), ...a);
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))];
 };
 const rssKiB = (pid: number) =>
   Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
-const TICK_MS = 10; // USER_HZ = 100 on Linux
-/** CPU milliseconds (user + system) a process has used, from `/proc/<pid>/stat`. */
-const cpuMs = (pid: number) => {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) * TICK_MS;
-};
+/** CPU milliseconds (user + system) a process has used so far. */
+const cpuMs = (pid: number) => (cpuUs(pid) ?? 0) / 1000;
 /** Redis main-thread CPU milliseconds (`INFO cpu`). */
 async function redisCpuMs(ctx: TestContext): Promise<number> {
   const info = await ctx.redis.info('cpu');

@@ -20,11 +20,11 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { InboxStore } from '@herald/providers';
 import { freePort } from '@herald/testing';
+import { log } from '../fanout/harness';
 
 const DEVICES = Number(process.env.BENCH_DEVICES ?? 100_000);
 const DEEP = Number(process.env.BENCH_DEEP ?? 1_000);
 const PER_INBOX = 100;
-const log = (...a: unknown[]) => console.log(new Date().toISOString().slice(11, 19), ...a);
 
 /** A `msg` frame of exactly 232 bytes for message `id`. */
 function frame(id: string, sentAt: number): string {
