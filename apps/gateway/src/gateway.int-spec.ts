@@ -326,6 +326,23 @@ describe('delivery', () => {
     await closeClient(c);
   });
 
+  it('a connection whose setup failed in Redis still gets its waiting messages, from the sweep', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const m = await message();
+    await adapter.deliver(m, [rid]);
+    // The presence key of the wrong type: the claim at connect fails (WRONGTYPE), before any fetch.
+    const key = inbox.keys.device(rid).presence;
+    await ctx.redis.hset(key, 'x', 'y');
+    try {
+      const c = await connect(urlA, d);
+      await c.until((f) => f.some((x) => x.t === 'msg' && x.id === m.id), 5_000);
+      await closeClient(c);
+    } finally {
+      await ctx.redis.del(key);
+    }
+  });
+
   it('rings the node holding an online device', async () => {
     const d = await device();
     const c = await connect(urlA, d);
