@@ -13,6 +13,7 @@ import {
   type TestContext,
 } from '@herald/testing';
 import { startGateway } from './gateway.bootstrap';
+import { GatewayServer } from './gateway.server';
 import { freePort, RawClient, sleep, type Frame } from './gateway.test-kit';
 
 /**
@@ -340,6 +341,109 @@ describe('delivery', () => {
       await closeClient(c);
     } finally {
       await ctx.redis.del(key);
+    }
+  });
+
+  /** A handle on node A's internals, to hold a fetch at the point where its race happens. */
+  interface ServerInternals {
+    byRid: Map<
+      string,
+      { inflight: Set<string> | null; presenceDue: number; pumping: boolean; primed: boolean }
+    >;
+    inbox: { resolveFrames: (...a: unknown[]) => Promise<unknown> };
+    presence: { restore: (...a: unknown[]) => Promise<unknown> };
+    pump(conn: unknown): Promise<void>;
+    sweep(): void;
+  }
+  const serverA = () => nodeA.get<GatewayServer, ServerInternals>(GatewayServer);
+
+  /**
+   * Makes the node's next fetch stop after Redis answered it (before it sends anything) until the
+   * returned `release` is called; `reached` resolves once it stopped there.
+   */
+  function holdNextFetch(server: ServerInternals) {
+    const original = server.inbox.resolveFrames;
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let reached!: () => void;
+    const stopped = new Promise<void>((r) => (reached = r));
+    server.inbox.resolveFrames = async (...args: unknown[]) => {
+      server.inbox.resolveFrames = original;
+      reached();
+      await gate;
+      return original.apply(server.inbox, args);
+    };
+    return { reached: stopped, release, restore: () => (server.inbox.resolveFrames = original) };
+  }
+
+  it('a fetch that read the inbox before a lapsed claim was put back cannot let a newer message overtake the stranded one', async () => {
+    const server = serverA();
+    const d = await device();
+    const rid = d.device.registrationId;
+    const c = await connect(urlA, d);
+    const conn = server.byRid.get(rid)!;
+    // Settled: its first fetch is done.
+    await waitFor(async () => conn.primed && !conn.pumping);
+    const hold = holdNextFetch(server);
+    const originalRestore = server.presence.restore;
+    const newer = await message(3600, { sentAt: Date.now() + 10_000 });
+    try {
+      // A fetch reads the (empty) inbox and is held before it finishes.
+      const fetch = server.pump(conn);
+      await hold.reached;
+      // Meanwhile the claim lapses and a message is stored: it rings no node.
+      await ctx.redis.del(inbox.keys.device(rid).presence);
+      const stranded = await message();
+      await adapter.deliver(stranded, [rid]);
+      // The refresh finds the claim gone and puts it back. Before its reply is handled here, the held
+      // fetch finishes and a newer message rings this node (its push arrives first).
+      server.presence.restore = async (...args: unknown[]) => {
+        const result = await originalRestore.apply(server.presence, args);
+        hold.release();
+        await sleep(50);
+        await adapter.deliver(newer, [rid]);
+        await sleep(100);
+        return result;
+      };
+      conn.presenceDue = 0;
+      server.sweep();
+      await fetch;
+      await c.until((f) => f.filter((m) => m.t === 'msg').length === 2);
+      expect(c.msgIds()).toEqual([stranded.id, newer.id]);
+      await closeClient(c);
+    } finally {
+      hold.restore();
+      server.presence.restore = originalRestore;
+    }
+  });
+
+  it('an entry acknowledged while a fetch that read it was held is not sent again', async () => {
+    const server = serverA();
+    const d = await device();
+    const rid = d.device.registrationId;
+    const c = await connect(urlA, d);
+    const conn = server.byRid.get(rid)!;
+    // Settled: its first fetch is done.
+    await waitFor(async () => conn.primed && !conn.pumping);
+    const first = await message();
+    await adapter.deliver(first, [rid]);
+    await c.until((f) => f.some((m) => m.t === 'msg' && m.id === first.id));
+    const hold = holdNextFetch(server);
+    try {
+      // In flight and still in the inbox when the fetch reads it.
+      const fetch = server.pump(conn);
+      await hold.reached;
+      c.send({ t: 'ack', ids: [first.id] });
+      await waitFor(async () => conn.inflight === null);
+      hold.release();
+      await fetch;
+      const second = await message();
+      await adapter.deliver(second, [rid]);
+      await c.until((f) => f.some((m) => m.t === 'msg' && m.id === second.id));
+      expect(c.msgIds()).toEqual([first.id, second.id]);
+      await closeClient(c);
+    } finally {
+      hold.restore();
     }
   });
 
