@@ -12,6 +12,8 @@ interface Setup {
   count: number;
   url: string;
   concurrency: number;
+  /** Bare `ws` clients that authenticate by header and ack each `msg` at once, instead of the SDK. */
+  minimal?: boolean;
 }
 
 type Command =
@@ -22,7 +24,7 @@ const devices = (JSON.parse(readFileSync(setup.file, 'utf8')) as [string, string
   setup.start,
   setup.start + setup.count,
 );
-const clients: HeraldGatewayClient[] = [];
+const clients: { stop(): void }[] = [];
 let connected = 0;
 let closed = 0;
 let received = 0;
@@ -33,11 +35,62 @@ const closeCodes: Record<string, number> = {};
 
 const send = (m: unknown) => process.send!(m);
 
+function onMessage(msg: { body: Record<string, unknown> }): void {
+  if (++received === expectReceived) {
+    expectReceived = -1;
+    send({ ev: 'received', at: Date.now() });
+  }
+  const t0 = msg.body.t0;
+  if (typeof t0 === 'number') latencies.push(Date.now() - t0);
+}
+
+function closedWith(code: number): void {
+  closed++;
+  closeCodes[String(code)] = (closeCodes[String(code)] ?? 0) + 1;
+}
+
+/** The least a device can do: header auth, and an ack per message as it arrives (no SDK). */
+function connectMinimal(rid: string, secret: string): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const ws = new WebSocket(`${setup.url}?hb=300`, {
+      perMessageDeflate: false,
+      headers: { Authorization: `Bearer ${rid}:${secret}` },
+    });
+    let open = false;
+    ws.on('message', (data: Buffer) => {
+      const frame = JSON.parse(data.toString('utf8')) as {
+        t: string;
+        id: string;
+        body: Record<string, unknown>;
+      };
+      if (frame.t === 'welcome') {
+        open = true;
+        connected++;
+        resolve();
+      } else if (frame.t === 'msg') {
+        ws.send(`{"t":"ack","ids":[${JSON.stringify(frame.id)}]}`);
+        onMessage(frame);
+      }
+    });
+    ws.on('error', () => undefined);
+    ws.on('close', (code: number) => {
+      if (open) connected--;
+      closedWith(code);
+      resolve();
+    });
+    clients.push({ stop: () => ws.close(1000) });
+  });
+}
+
 async function connectAll(): Promise<void> {
   let next = 0;
   const one = async () => {
     while (next < devices.length) {
       const [rid, secret] = devices[next++];
+      if (setup.minimal) {
+        await connectMinimal(rid, secret);
+        continue;
+      }
       await new Promise<void>((resolve) => {
         let settled = false;
         const settle = () => {
@@ -54,23 +107,14 @@ async function connectAll(): Promise<void> {
           auth: 'header',
           reconnect: { enabled: false },
           dedupeSize: 16,
-          onMessage: (msg) => {
-            if (++received === expectReceived) {
-              expectReceived = -1;
-              send({ ev: 'received', at: Date.now() });
-            }
-            const t0 = msg.body.t0;
-            if (typeof t0 === 'number') latencies.push(Date.now() - t0);
-          },
+          onMessage,
           onState: (state, detail) => {
             if (state === 'open') {
               connected++;
               settle();
             } else if (state === 'closed') {
               if (!settle()) connected--;
-              closed++;
-              const code = String(detail?.code ?? 0);
-              closeCodes[code] = (closeCodes[code] ?? 0) + 1;
+              closedWith(detail?.code ?? 0);
             }
           },
         });

@@ -6,7 +6,11 @@
  *
  * Environment (all optional): BENCH_CONNECTIONS per gateway (19000), BENCH_RUNS (3),
  * BENCH_RATE msgs/s (1000), BENCH_LATENCY_SECONDS (5), BENCH_TWO_NODES (1), BENCH_CPU_PROF (a
- * directory: the gateway and client processes write `--cpu-prof` profiles there).
+ * directory: the gateway and client processes write `--cpu-prof` profiles there),
+ * BENCH_GATEWAY_NODE_ARGS (node flags for the gateway processes, space-separated, e.g.
+ * `--max-semi-space-size=64`), BENCH_CLIENTS (`sdk`, the default: the reference SDK; `minimal`: bare
+ * `ws` clients that only authenticate and ack each message at once, to tell the SDK's cost from the
+ * server path's), BENCH_REDIS_STATS (1: Redis `INFO commandstats` of each broadcast, reset before it).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,6 +29,9 @@ const RATE = Number(process.env.BENCH_RATE ?? 1000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 5);
 const TWO_NODES = (process.env.BENCH_TWO_NODES ?? '1') === '1';
 const CPU_PROF = process.env.BENCH_CPU_PROF;
+const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter(Boolean);
+const MINIMAL_CLIENTS = process.env.BENCH_CLIENTS === 'minimal';
+const REDIS_STATS = process.env.BENCH_REDIS_STATS === '1';
 const profArgs = CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF}`] : [];
 const PER_CLIENT_PROCESS = 9_500;
 const NOFILE = 20_000;
@@ -102,11 +109,14 @@ interface Node {
 }
 
 async function startGateway(ctx: TestContext, nodeId: string, port: number): Promise<Node> {
-  const child = spawnLimited([process.execPath, ...profArgs, join(ROOT, 'dist/apps/gateway/main.js')], {
-    ...process.env,
-    NODE_ENV: 'production',
-    ...gatewayEnv(ctx, nodeId, port),
-  });
+  const child = spawnLimited(
+    [process.execPath, ...profArgs, ...GATEWAY_NODE_ARGS, join(ROOT, 'dist/apps/gateway/main.js')],
+    {
+      ...process.env,
+      NODE_ENV: 'production',
+      ...gatewayEnv(ctx, nodeId, port),
+    },
+  );
   let out = '';
   const logFile = join(tmpdir(), `herald-gw-bench-${nodeId}.log`);
   writeFileSync(logFile, '');
@@ -141,7 +151,7 @@ class ClientProcess {
         '-r',
         '@swc-node/register',
         join(__dirname, 'gateway-clients.worker.ts'),
-        JSON.stringify({ file, start, count, url, concurrency: 100 }),
+        JSON.stringify({ file, start, count, url, concurrency: 100, minimal: MINIMAL_CLIENTS }),
       ],
       { ...process.env, NODE_OPTIONS: '--max-old-space-size=2048' },
       true,
@@ -197,6 +207,15 @@ async function deliveredCount(ctx: TestContext, id: string): Promise<number> {
     [id],
   );
   return Number(rows[0]?.delivered ?? 0);
+}
+
+/** `INFO commandstats` as one line per command: calls, µs in all, µs per call. */
+async function commandStats(ctx: TestContext): Promise<string> {
+  return (await ctx.redis.info('commandstats'))
+    .split('\n')
+    .filter((l) => l.startsWith('cmdstat_'))
+    .map((l) => l.trim().replace(/,rejected_calls.*$/, ''))
+    .join('\n');
 }
 
 async function stats(clients: ClientProcess[], reset = false) {
@@ -397,7 +416,9 @@ async function main() {
     const rssPerRun: number[] = [];
     for (let run = 0; run < RUNS; run++) {
       const [id] = await messageIds(ctx, appId, 1);
+      if (REDIS_STATS) await ctx.redis.config('RESETSTAT');
       const b = await broadcast(ctx, adapter, a.child.pid!, clientsA, ridsA, id);
+      if (REDIS_STATS) log(`Redis commands of broadcast ${run + 1}:\n${await commandStats(ctx)}`);
       bcast.push(b);
       log(
         `broadcast ${run + 1}: ${b.sent} written in ${b.written} ms; ${b.received} received in ${b.receivedMs} ms (${Math.round(b.received / (b.receivedMs / 1000))}/s); ${b.acked} acked in ledger after ${b.ackedMs} ms (${Math.round(b.acked / (b.ackedMs / 1000))}/s); CPU µs/delivery ${JSON.stringify(b.cpuUsPerDelivery)}; load ${b.load}`,
