@@ -285,6 +285,21 @@ describe('errors: nothing is stored for a refused push', () => {
       { platform: 'all', audience: { tag: ['nobody'] }, notification: { alert: 'x' } },
       1011,
     ],
+    // PostgreSQL's jsonb cannot hold U+0000: refused by the parser, not by a failed insert (was a 500).
+    [
+      'a NUL character in the alert',
+      { platform: 'all', audience: 'all', notification: { alert: 'a\u0000b' } },
+      1003,
+    ],
+    [
+      'a NUL character in an extras key',
+      {
+        platform: 'all',
+        audience: 'all',
+        notification: { alert: 'x', android: { extras: { 'k\u0000': 1 } } },
+      },
+      1003,
+    ],
   ])('%s → 400 with its JPush code', async (_what, body, code) => {
     const before = await messages();
     const res = await push(t, body, 400);

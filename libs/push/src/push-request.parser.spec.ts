@@ -314,6 +314,26 @@ describe('parsePushRequest: the envelope', () => {
     expect(push({ request_id: 'abc', whatever: { a: 1 } })).toEqual(push({}));
   });
 
+  it('refuses a NUL character (U+0000) anywhere in what is stored, naming the field (1003)', () => {
+    const cases: [Record<string, unknown>, string][] = [
+      [{ notification: { alert: 'a\u0000' } }, 'notification.alert'],
+      [{ notification: { ios: { alert: { title: 't\u0000' } } } }, 'notification.ios.alert.title'],
+      [
+        { notification: { android: { alert: 'x', extras: { list: ['ok', 'b\u0000'] } } } },
+        'notification.android.extras.list[1]',
+      ],
+      [{ message: { msg_content: 'x', extras: { 'k\u0000': 1 } } }, 'message.extras'],
+      [{ callback: { url: 'https://example.com/cb', params: { p: 'v\u0000' } } }, 'callback.params.p'],
+    ];
+    for (const [body, field] of cases) {
+      const err = errorOf(body);
+      expect([err.jpushCode, err.message]).toEqual([1003, expect.stringContaining(`${field}:`)]);
+      expect(err.message).toContain('U+0000');
+    }
+    // Ignored top-level fields are not stored, so they are not looked at.
+    expect(push({ whatever: 'a\u0000' })).toEqual(push({}));
+  });
+
   it('copies extras: the spec does not change when the request object does', () => {
     const extras = { a: { b: 1 } };
     const spec = push({ notification: { android: { extras } } });

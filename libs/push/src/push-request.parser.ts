@@ -541,7 +541,7 @@ export function parsePushRequest(body: unknown, opts: { appKey: string }): PushS
     throw missing('notification or message');
   }
 
-  return compact<PushSpec>({
+  const spec = compact<PushSpec>({
     platform,
     audience,
     notification: hasNotification ? parseNotification(body.notification, 'notification') : undefined,
@@ -550,4 +550,23 @@ export function parsePushRequest(body: unknown, opts: { appKey: string }): PushS
     cid: present(body.cid) ? parseCid(body.cid, opts.appKey) : undefined,
     callback: present(body.callback) ? parseCallback(body.callback, 'callback') : undefined,
   });
+  for (const [key, value] of Object.entries(spec)) refuseNul(value, key);
+  return spec;
+}
+
+/**
+ * JSON can carry U+0000; PostgreSQL's `text` and `jsonb` cannot hold it. Any string or key of the spec
+ * (which is stored as is) with one is the client's mistake: 1003 naming the field, not a failed insert.
+ */
+function refuseNul(value: unknown, field: string): void {
+  if (typeof value === 'string') {
+    if (value.includes('\0')) throw invalid(field, 'must not contain the NUL character (U+0000)');
+  } else if (Array.isArray(value)) {
+    value.forEach((v, i) => refuseNul(v, `${field}[${i}]`));
+  } else if (isPlainObject(value)) {
+    for (const [key, v] of Object.entries(value)) {
+      if (key.includes('\0')) throw invalid(field, 'keys must not contain the NUL character (U+0000)');
+      refuseNul(v, `${field}.${key}`);
+    }
+  }
 }
