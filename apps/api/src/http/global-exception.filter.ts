@@ -59,8 +59,8 @@ function describeError(err: unknown): Record<string, unknown> {
  * (22021 and 22P05: a NUL character, which JSON can carry and PostgreSQL's text and jsonb cannot; the
  * push parser refuses it first, this is the backstop for every other stored JSON).
  */
-const PG_UNAVAILABLE = /^(08|53|57P)/;
-const PG_BAD_INPUT = new Set(['22P02', '22003', '22001', '22007', '22008', '22021', '22P05', '22023']);
+export const PG_UNAVAILABLE = /^(08|53|57P)/;
+export const PG_BAD_INPUT = new Set(['22P02', '22003', '22001', '22007', '22008', '22021', '22P05', '22023']);
 
 /** Failures of a dependency, not of the request: answered 503 so clients and balancers retry. */
 function dependencyError(err: unknown): ErrorShape | undefined {

@@ -11,6 +11,9 @@ describe('schedule API error codes (8xxx)', () => {
     ['Redis refusing while disconnected', new Error('Connection is closed.'), 503, 8203],
     ['an unavailable HeraldError', new HeraldError('unavailable', 'x'), 503, 8203],
     ['a value PostgreSQL rejects', pgError('22P02'), 400, 8100],
+    // The same codes as the push API's: a NUL character in a text column or in stored JSON.
+    ['a NUL character in text', pgError('22021'), 400, 8100],
+    ['a NUL character in jsonb', pgError('22P05'), 400, 8100],
     ['a push validation error', new HeraldError('invalid_parameter', 'x', { jpushCode: 1003 }), 400, 8100],
   ])('%s → HTTP %i, code %i', (_, err, status, code) => {
     expect(toScheduleError(err)).toMatchObject({ status, jpushCode: code });

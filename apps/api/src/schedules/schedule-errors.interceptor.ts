@@ -1,9 +1,8 @@
 import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
 import { catchError, type Observable, throwError } from 'rxjs';
 import { HeraldError } from '@herald/common';
+import { PG_BAD_INPUT, PG_UNAVAILABLE } from '../http/global-exception.filter';
 
-const PG_UNAVAILABLE = /^(08|53|57P)/;
-const PG_BAD_INPUT = new Set(['22P02', '22003', '22001', '22007', '22008', '22023']);
 const NET_UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT']);
 
 /**
