@@ -67,6 +67,18 @@ describe('SecretHasher', () => {
       expect(rotated.needsRehash('garbage')).toBe(true);
     });
 
+    it('hashesForLookup gives the hash under every key of the ring, current first', () => {
+      const k3 = { id: 'k3', key: randomBytes(32) };
+      const lookup = new SecretHasher(ring(k3, k2, k1)).hashesForLookup(secret);
+      expect(lookup).toEqual([
+        new SecretHasher(ring(k3)).hash(secret),
+        new SecretHasher(ring(k2)).hash(secret),
+        old,
+      ]);
+      expect(rotated.hashesForLookup(secret)).toEqual([rotated.hash(secret), old]);
+      expect(hasher.hashesForLookup(secret)).toEqual([old]);
+    });
+
     it('rejects hashes whose key has been dropped from the ring', () => {
       expect(new SecretHasher(ring(k2)).verify(secret, old)).toBe(false);
     });

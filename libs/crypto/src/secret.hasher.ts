@@ -29,7 +29,16 @@ export class SecretHasher {
   }
 
   hash(secret: string): string {
-    return `${VERSION}.${this.currentId}.${this.digest(this.currentSubkey, secret).toString('base64url')}`;
+    return this.format(this.currentId, this.currentSubkey, secret);
+  }
+
+  /**
+   * The hash of a secret under every key of the ring, current key first: what a secret that is looked
+   * up by its hash (`WHERE token_hash = ANY($1)`) must be matched against, so rows written before a
+   * rotation are still found while their key is listed. New rows are written with `hash()`.
+   */
+  hashesForLookup(secret: string): string[] {
+    return [...this.subkeys].map(([id, subkey]) => this.format(id, subkey, secret));
   }
 
   verify(secret: string, stored: string): boolean {
@@ -44,6 +53,10 @@ export class SecretHasher {
 
   needsRehash(stored: string): boolean {
     return !stored.startsWith(`${VERSION}.${this.currentId}.`);
+  }
+
+  private format(id: string, subkey: Buffer, secret: string): string {
+    return `${VERSION}.${id}.${this.digest(subkey, secret).toString('base64url')}`;
   }
 
   private digest(subkey: Buffer, secret: string): Buffer {

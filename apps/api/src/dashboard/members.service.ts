@@ -286,12 +286,12 @@ export class MembersService {
     req: Request,
     input: { token: string; password: string; display_name?: string },
   ): Promise<Session> {
-    const hash = this.accounts.secrets.hash(input.token);
     const invalid = () => new HeraldError('not_found', 'invitation is unknown, used, revoked or expired');
+    // Under every key of the ring: an invitation sent before a master key rotation can still be accepted.
     const [invitation] = await this.db.query<(InvitationRow & { tenant_id: string })[]>(
       `SELECT id, tenant_id, email, role, invited_by, expires_at, accepted_at, revoked_at, created_at
-         FROM invitations WHERE token_hash = $1`,
-      [hash],
+         FROM invitations WHERE token_hash = ANY($1::text[])`,
+      [this.accounts.secrets.hashesForLookup(input.token)],
     );
     if (!invitation || toInvitation(invitation).status !== 'pending') throw invalid();
     const [existing] = await this.db.query<{ id: string; password_hash: string; disabled_at: Date | null }[]>(

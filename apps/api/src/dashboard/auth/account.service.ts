@@ -167,8 +167,10 @@ export class AccountService {
   async refresh(req: Request, refreshToken: string): Promise<Session> {
     const [row] = await this.db.query<TokenRow[]>(
       `SELECT id, user_id, tenant_id, family_id, expires_at, revoked_at, last_used_at
-         FROM auth_tokens WHERE token_hash = $1 AND kind = 'refresh'`,
-      [this.secrets.hash(refreshToken)],
+         FROM auth_tokens WHERE token_hash = ANY($1::text[]) AND kind = 'refresh'`,
+      // Under every key of the ring: a token issued before a master key rotation still refreshes (its
+      // successor is written under the current key, so a login moves to the new key by itself).
+      [this.secrets.hashesForLookup(refreshToken)],
     );
     if (!row || row.revoked_at || !row.tenant_id || !row.family_id)
       throw unauthorized('refresh token is not valid');

@@ -37,18 +37,30 @@ export class DashboardAuthGuard implements CanActivate {
     const token = match[1];
 
     if (token.startsWith('hpat_')) {
+      const secrets = this.accounts.secrets;
+      // Under every key of the ring: a token created before a master key rotation keeps working.
       const [row] = await this.db.query<
-        { id: string; user_id: string; tenant_id: string; role: MemberRole }[]
+        { id: string; user_id: string; tenant_id: string; role: MemberRole; token_hash: string }[]
       >(
-        `SELECT t.id, t.user_id, t.tenant_id, m.role
+        `SELECT t.id, t.user_id, t.tenant_id, m.role, t.token_hash
            FROM auth_tokens t
            JOIN memberships m ON m.tenant_id = t.tenant_id AND m.user_id = t.user_id
            JOIN users u ON u.id = t.user_id
-          WHERE t.token_hash = $1 AND t.kind = 'personal' AND t.revoked_at IS NULL
+          WHERE t.token_hash = ANY($1::text[]) AND t.kind = 'personal' AND t.revoked_at IS NULL
             AND (t.expires_at IS NULL OR t.expires_at > now()) AND u.disabled_at IS NULL`,
-        [this.accounts.secrets.hash(token)],
+        [secrets.hashesForLookup(token)],
       );
       if (!row) throw unauthorized('personal token is not valid (revoked, expired or unknown)');
+      // Personal tokens live long, so one found under a previous key is re-hashed under the current key
+      // on use (once: the condition makes a concurrent request's write a no-op); the old key is then
+      // no longer needed for it. Refresh tokens and invitations are single-use and need no such step.
+      if (secrets.needsRehash(row.token_hash)) {
+        await this.db.query(`UPDATE auth_tokens SET token_hash = $2 WHERE id = $1 AND token_hash = $3`, [
+          row.id,
+          secrets.hash(token),
+          row.token_hash,
+        ]);
+      }
       // Usage is recorded at most once a minute per token, so scripts do not write on every call.
       await this.db.query(
         `UPDATE auth_tokens SET last_used_at = now()
