@@ -11,8 +11,7 @@ import { HeraldConfigModule, type HeraldConfig } from '@herald/config';
 import { DbModule } from '@herald/db';
 import { MetricsModule } from '@herald/metrics';
 import { HealthModule, LoggingModule, QueueModule } from '@herald/platform';
-import { AppAuthGuard } from './auth/app-auth.guard';
-import { AppDirectory } from './auth/app-directory';
+import { AppAuthModule } from './auth/app-auth.module';
 import { DeviceAuthGuard } from './auth/device-auth.guard';
 import { DASHBOARD_CONTROLLERS, DASHBOARD_PROVIDERS } from './dashboard/dashboard.providers';
 import { DeviceService } from './devices/device.service';
@@ -57,6 +56,7 @@ export class ApiModule implements NestModule {
         QueueModule,
         HealthModule,
         MetricsModule,
+        AppAuthModule,
         SchedulesModule,
       ],
       controllers: [
@@ -70,8 +70,6 @@ export class ApiModule implements NestModule {
       providers: [
         { provide: APP_FILTER, useClass: GlobalExceptionFilter },
         { provide: PRESENCE_READER, useClass: GatewayPresenceReader },
-        AppAuthGuard,
-        AppDirectory,
         DeviceAuthGuard,
         DeviceService,
         FeedbackService,

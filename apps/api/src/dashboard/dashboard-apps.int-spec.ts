@@ -161,9 +161,15 @@ describe('dashboard apps, credentials, segments, messages, devices, stats and au
       );
       await v3(a.appKey, old).expect(401);
       await v3(a.appKey, fresh).expect(200);
+      // Every /v3 route family reads the same app-key cache: the schedule API (its own module) too.
+      const schedules = (secret: string) =>
+        http().get('/v3/schedules').set('Authorization', basic(a.appKey, secret));
+      await schedules(fresh).expect(200);
       const r0 = await call('post', `/apps/${a.appId}/rotate-secret`, a, { overlap_seconds: 0 });
       expect(r0.body.previous_secret_expires_at).toBeNull();
       await v3(a.appKey, fresh).expect(401);
+      await schedules(fresh).expect(401);
+      await schedules(r0.body.master_secret).expect(200);
       await v3(a.appKey, r0.body.master_secret).expect(200);
       a.masterSecret = r0.body.master_secret;
       expect((await call('post', `/apps/${a.appId}/rotate-secret`, a, { overlap_seconds: 9e9 })).status).toBe(

@@ -1,7 +1,6 @@
 import { Module } from '@nestjs/common';
 import { SCHEDULE_CLOCK, systemClock } from '@herald/schedules';
-import { AppAuthGuard } from '../auth/app-auth.guard';
-import { AppDirectory } from '../auth/app-directory';
+import { AppAuthModule } from '../auth/app-auth.module';
 import { CampaignService } from './campaign.service';
 import { ScheduleController } from './schedule.controller';
 import { ScheduleService } from './schedule.service';
@@ -11,15 +10,10 @@ import { ScheduleService } from './schedule.service';
  * controllers; `SCHEDULE_CLOCK` is the time creation and updates plan from (tests override it).
  */
 @Module({
+  // The API module's app-key cache, not a copy of its own: a rotated secret stops here too.
+  imports: [AppAuthModule],
   controllers: [ScheduleController],
-  providers: [
-    { provide: SCHEDULE_CLOCK, useValue: systemClock },
-    AppAuthGuard,
-    // Its own cache of app keys (the guard's dependency); ten seconds, like the API module's.
-    AppDirectory,
-    ScheduleService,
-    CampaignService,
-  ],
+  providers: [{ provide: SCHEDULE_CLOCK, useValue: systemClock }, ScheduleService, CampaignService],
   exports: [SCHEDULE_CLOCK, ScheduleService, CampaignService],
 })
 export class SchedulesModule {}
