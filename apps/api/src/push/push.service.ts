@@ -179,7 +179,9 @@ export class PushService {
     lock = false,
   ): Promise<PushResult | undefined> {
     for (const c of claims) {
-      const [row] = await db.query<{ request_hash: string | null; response: PushResult | null }[]>(
+      const [row] = await db.query<
+        { request_hash: string | null; response: Record<string, unknown> | null }[]
+      >(
         `SELECT request_hash, response FROM idempotency_records
           WHERE app_id = $1 AND kind = $2 AND key = $3 ${lock ? 'FOR UPDATE' : ''}`,
         [appId, c.kind, c.key],
@@ -192,7 +194,11 @@ export class PushService {
           { jpushCode: 1003 },
         );
       }
-      return row.response;
+      // Pushes and schedules share the cid pool: a schedule's answer is no answer to a push.
+      if (typeof row.response.msg_id !== 'string') {
+        throw new HeraldError('invalid_parameter', 'cid: already used by a schedule', { jpushCode: 1003 });
+      }
+      return row.response as unknown as PushResult;
     }
     return undefined;
   }
