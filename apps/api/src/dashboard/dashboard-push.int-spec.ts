@@ -58,6 +58,16 @@ describe('dashboard push and validate (real PostgreSQL and Redis)', () => {
     expect(await messages(a.appId)).toEqual([]);
   });
 
+  it('answers an audience no device matches as an estimate of 0 (the /v3 route refuses it with 1011)', async () => {
+    const a = await account();
+    const res = await http()
+      .post(`${a.base}/validate`)
+      .set('Authorization', a.auth)
+      .send({ ...push, audience: { alias: ['nobody'] } })
+      .expect(200);
+    expect(res.body).toMatchObject({ msg_id: '0', audience_size: 0 });
+  });
+
   it('sends once per Idempotency-Key and audits the send', async () => {
     const a = await account();
     const first = await http()

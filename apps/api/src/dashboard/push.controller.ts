@@ -53,7 +53,8 @@ export class DashboardPushController {
   })
   async validate(@Req() req: DashboardRequest, @Param('id') id: string, @Body() body: unknown) {
     const app = await this.apps.appOf(req.dashboard, id);
-    return this.push.validate(app, parse(body, app.appKey));
+    // The console shows an empty audience as 0 devices rather than as an error.
+    return this.push.validate(app, parse(body, app.appKey), { emptyAudience: 'report' });
   }
 
   @Post()

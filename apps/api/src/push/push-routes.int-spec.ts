@@ -55,6 +55,21 @@ describe('push and schedule routes (real PostgreSQL and Redis)', () => {
     ...patch,
   });
 
+  describe('POST /v3/push/validate', () => {
+    it('refuses an audience no device matches with 1011, as the push does', async () => {
+      const t = await tenant();
+      const nobody = pushBody({ audience: { alias: ['nobody'] } });
+      const validated = await post(t, '/v3/push/validate', nobody).expect(400);
+      const pushed = await post(t, '/v3/push', nobody).expect(400);
+      expect(validated.body).toEqual({ error: { code: 1011, message: expect.any(String) } });
+      expect(validated.body).toEqual(pushed.body);
+
+      const ok = await post(t, '/v3/push/validate', pushBody({ audience: { alias: ['al'] } })).expect(200);
+      expect(ok.body).toMatchObject({ msg_id: '0', audience_size: 1, channels: { gateway: { count: 1 } } });
+      expect(await count('messages', t)).toBe(0);
+    });
+  });
+
   describe('cid shared by pushes and schedules', () => {
     it("a push reusing a schedule's cid is refused with 1003 and sends nothing", async () => {
       const t = await tenant();

@@ -217,11 +217,20 @@ export class PushService {
     }
   }
 
-  /** `/v3/push/validate`: everything `accept` checks, nothing stored, and what it would reach. */
-  async validate(app: AppEntity, spec: PushSpec): Promise<ValidateResult> {
+  /**
+   * `/v3/push/validate`: everything `accept` checks, nothing stored, and what it would reach. An empty
+   * audience is `accept`'s 1011 (the count runs over the very clause `accept` probes with `EXISTS`);
+   * the console's estimate (`emptyAudience: 'report'`) answers it as `audience_size: 0` instead.
+   */
+  async validate(
+    app: AppEntity,
+    spec: PushSpec,
+    options: { emptyAudience?: 'refuse' | 'report' } = {},
+  ): Promise<ValidateResult> {
     await this.checkOverride(app, spec);
     const sizes = measurePayloads(spec);
-    const estimate = await this.audience.estimate(app.id, spec);
+    const estimate = await this.audience.estimate(app.id, await this.audience.compile(app.id, spec));
+    if (estimate.total === 0 && (options.emptyAudience ?? 'refuse') === 'refuse') throw noTarget();
     const channels: ValidateResult['channels'] = {};
     for (const c of CHANNELS) {
       const bytes = c === 'apns' ? (sizes.apns_voip ?? sizes.apns) : sizes[c];
