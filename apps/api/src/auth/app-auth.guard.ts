@@ -68,8 +68,9 @@ export class AppAuthGuard implements CanActivate {
     // The app comes from the 10 s app-key cache. A secret that is not the cached copy's current one
     // is checked against a fresh read of the app: a secret rotated by another process works (within a
     // second: wrong secrets re-read an app at most once a second, however many arrive, as app keys are
-    // public), and a previous secret is honoured only while the database still says so. (A current
-    // secret that another process has just rotated out can still pass here for up to those 10 s.)
+    // public), and a previous secret is honoured only while the database still says so. A secret the
+    // dashboard rotates out stops at once in every process (its `forget` is published on Redis); only
+    // a process that missed that message keeps the old copy, for the rest of its 10 s.
     let app = await this.directory.byKey(appKey);
     // One keyed hash per request on the common path (the cached copy's current secret). An unknown
     // key is cached as unknown too: repeating it does not read the database each time.

@@ -1,7 +1,7 @@
 import { createApp, createTenant, createTestContext, type TestContext } from '@herald/testing';
 import { AppDirectory } from './app-directory';
 
-describe('AppDirectory (real PostgreSQL)', () => {
+describe('AppDirectory (real PostgreSQL and Redis)', () => {
   let ctx: TestContext;
 
   beforeAll(async () => {
@@ -34,5 +34,31 @@ describe('AppDirectory (real PostgreSQL)', () => {
     expect((await directory.refresh(app.appKey, t0 + 1003))?.masterSecretHash).toBe('h4');
     // An unknown key is cached as unknown.
     expect(await directory.byKey('unknownAppKey00000000000', t0)).toBeNull();
+  });
+
+  it("a forget in one API process drops the app from every other process's cache at once", async () => {
+    const { app } = await createApp(ctx.db, ctx.config, await createTenant(ctx.db));
+    // Two processes' directories: the dashboard's (a) and another process's (b), sharing Redis.
+    const a = new AppDirectory(ctx.db, ctx.redis, ctx.config);
+    const b = new AppDirectory(ctx.db, ctx.redis, ctx.config);
+    a.onModuleInit();
+    b.onModuleInit();
+    try {
+      await Promise.all([a.subscribed, b.subscribed]);
+      const before = (await b.byKey(app.appKey))?.masterSecretHash;
+      await ctx.db.query(`UPDATE apps SET master_secret_hash = 'rotated' WHERE id = $1`, [app.id]);
+      expect((await b.byKey(app.appKey))?.masterSecretHash).toBe(before);
+      a.forget(app.appKey);
+      const deadline = Date.now() + 2_000;
+      while ((await b.byKey(app.appKey))?.masterSecretHash !== 'rotated' && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      // Well within the ten seconds the copy would otherwise live.
+      expect(Date.now()).toBeLessThan(deadline);
+      expect((await b.byKey(app.appKey))?.masterSecretHash).toBe('rotated');
+    } finally {
+      await a.onModuleDestroy();
+      await b.onModuleDestroy();
+    }
   });
 });

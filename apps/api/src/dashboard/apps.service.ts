@@ -209,7 +209,7 @@ export class AppsService {
       );
       return rows;
     });
-    // The developer API reads secrets fresh; the registration cache holds the app row, so drop it too.
+    // Every API process's app-key cache (authentication and registration) drops the app at once.
     this.directory.forget(app.appKey);
     return { master_secret: secret, previous_secret_expires_at: iso(row.previous_secret_expires_at) };
   }
