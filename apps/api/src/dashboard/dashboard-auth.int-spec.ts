@@ -171,6 +171,28 @@ describe('dashboard accounts, tokens, members and the role matrix (real PostgreS
         .send({ name: 'ci', expires_in_days: 30 })
         .expect(201);
       expect(created.body.token).toMatch(/^hpat_/);
+      // A token cannot mint tokens (a leaked one would outlive its own expiry), and none is unbounded.
+      const minted = await http()
+        .post('/dashboard/v1/tokens')
+        .set('Authorization', bearer(created.body.token))
+        .send({ name: 'forever' })
+        .expect(403);
+      expect(minted.body).toMatchObject({
+        code: 'forbidden',
+        message: expect.stringMatching(/cannot create tokens/),
+      });
+      const unbounded = await http()
+        .post('/dashboard/v1/tokens')
+        .set('Authorization', bearer(s.access_token))
+        .send({ name: 'no expiry asked' })
+        .expect(201);
+      const days = (Date.parse(unbounded.body.expires_at) - Date.now()) / 86_400_000;
+      expect(days).toBeGreaterThan(365);
+      expect(days).toBeLessThanOrEqual(366);
+      await http()
+        .delete(`/dashboard/v1/tokens/${unbounded.body.id}`)
+        .set('Authorization', bearer(s.access_token))
+        .expect(204);
       const me = await http()
         .get('/dashboard/v1/me')
         .set('Authorization', bearer(created.body.token))

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ROLES } from './auth/permissions';
 import { MAX_OVERLAP_S } from './apps.service';
+import { PERSONAL_TOKEN_MAX_DAYS } from './auth/account.service';
 import { isTimeZone, pageQuery } from './dashboard.http';
 
 const email = z
@@ -40,7 +41,7 @@ export const renameTenantSchema = z.object({ name }).strict();
 export const inviteSchema = z.object({ email, role }).strict();
 export const roleSchema = z.object({ role }).strict();
 export const personalTokenSchema = z
-  .object({ name, expires_in_days: z.number().int().min(1).max(366).optional() })
+  .object({ name, expires_in_days: z.number().int().min(1).max(PERSONAL_TOKEN_MAX_DAYS).optional() })
   .strict();
 
 export const createAppSchema = z

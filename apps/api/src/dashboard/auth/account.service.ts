@@ -266,12 +266,23 @@ export class AccountService {
     p: DashboardPrincipal,
     input: { name: string; expires_in_days?: number },
   ): Promise<PersonalTokenView & { token: string }> {
+    // A token could otherwise outlive itself: a leaked one would mint its own successors.
+    if (p.actorType === 'api_token') {
+      throw new HeraldError('forbidden', 'a personal token cannot create tokens: sign in to create one');
+    }
     const token = generateToken('hpat');
     const [row] = await this.db.query<{ id: string; expires_at: Date | null; created_at: Date }[]>(
       `INSERT INTO auth_tokens (kind, user_id, tenant_id, token_hash, name, expires_at)
-       VALUES ('personal', $1, $2, $3, $4, CASE WHEN $5::int IS NULL THEN NULL ELSE now() + make_interval(days => $5::int) END)
+       VALUES ('personal', $1, $2, $3, $4, now() + make_interval(days => $5::int))
        RETURNING id, expires_at, created_at`,
-      [p.userId, p.tenantId, this.secrets.hash(token), input.name, input.expires_in_days ?? null],
+      // Every token expires: after the days asked for, at most (and by default) a year and a day.
+      [
+        p.userId,
+        p.tenantId,
+        this.secrets.hash(token),
+        input.name,
+        input.expires_in_days ?? PERSONAL_TOKEN_MAX_DAYS,
+      ],
     );
     await this.audit.record(req, p, {
       action: 'token.create',
