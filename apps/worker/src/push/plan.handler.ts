@@ -9,7 +9,7 @@ import { enqueueShards, type PushSpec } from '@herald/push';
  * Splits an accepted message into shards: keyset ranges of the app's device ids with about
  * `HERALD_SHARD_SIZE` active devices each (the audience lib's percentiles), written as
  * `message_shards` rows before any job exists, so a redelivered plan or the reconciler rebuilds the
- * same jobs. `big_push_duration` spreads the shards evenly over its minutes.
+ * same jobs. `big_push_duration` spreads the shards evenly over its minutes from `started_at`.
  */
 @Injectable()
 export class PlanHandler implements JobHandler<'push.plan'> {
@@ -23,14 +23,14 @@ export class PlanHandler implements JobHandler<'push.plan'> {
   async handle({ messageId }: JobPayload<'push.plan'>): Promise<{ shards: number }> {
     const db = this.runtime.db;
     // TypeORM answers an UPDATE … RETURNING with [rows, affected].
-    const [claimed] = await db.query<[{ app_id: string; request: PushSpec }[], number]>(
+    const [claimed] = await db.query<[{ app_id: string; request: PushSpec; started_ms: number }[], number]>(
       `UPDATE messages SET status = 'planning', started_at = COALESCE(started_at, now())
         WHERE id = $1 AND status IN ('accepted', 'planning')
-        RETURNING app_id, request`,
+        RETURNING app_id, request, (extract(epoch FROM started_at) * 1000)::float8 AS started_ms`,
       [messageId],
     );
     if (claimed.length === 0) return { shards: 0 };
-    const { app_id: appId, request: spec } = claimed[0];
+    const { app_id: appId, request: spec, started_ms: startedAt } = claimed[0];
 
     const [{ n }] = await db.query<{ n: string }[]>(
       `SELECT count(*)::bigint AS n FROM devices WHERE app_id = $1 AND status = 'active'`,
@@ -56,7 +56,8 @@ export class PlanHandler implements JobHandler<'push.plan'> {
     });
     const durationMs = (spec.options.big_push_duration ?? 0) * 60_000;
     const shardNos = ranges.map((_, i) => i);
-    await enqueueShards(this.queues, messageId, shardNos, durationMs, shardNos.length);
+    // The window starts at `started_at`, which the reconciler reads to put a lost shard back in place.
+    await enqueueShards(this.queues, messageId, shardNos, durationMs, shardNos.length, startedAt);
     return { shards: ranges.length };
   }
 }

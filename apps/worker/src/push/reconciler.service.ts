@@ -23,6 +23,10 @@ interface UnfinishedMessage {
   status: string;
   /** `created_at` as PostgreSQL prints it, so the keyset cursor keeps its microseconds. */
   created_at: string;
+  /** `started_at` in epoch ms: where the plan handler began the `big_push_duration` window. */
+  started_ms: number;
+  shards_total: number | null;
+  big_push_minutes: number | null;
 }
 
 /**
@@ -74,7 +78,9 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
       for (;;) {
         // `created_at >= $2` lets the partial index on created_at serve the keyset condition.
         const page = await tx.query<UnfinishedMessage[]>(
-          `SELECT id::text AS id, status, created_at::text AS created_at
+          `SELECT id::text AS id, status, created_at::text AS created_at,
+                  (extract(epoch FROM COALESCE(started_at, created_at)) * 1000)::float8 AS started_ms,
+                  shards_total, (request #>> '{options,big_push_duration}')::float8 AS big_push_minutes
              FROM messages
             WHERE status IN ('accepted', 'planning', 'sending')
               AND created_at < now() - make_interval(secs => $1::float8 / 1000)
@@ -96,8 +102,9 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
 
   private async reconcilePage(tx: EntityManager, page: UnfinishedMessage[]): Promise<number> {
     let requeued = await this.repair(page.filter((m) => m.status !== 'sending').map((m) => planJob(m.id)));
-    const sending = page.filter((m) => m.status === 'sending').map((m) => m.id);
-    if (sending.length === 0) return requeued;
+    const windows = new Map(page.filter((m) => m.status === 'sending').map((m) => [m.id, m] as const));
+    if (windows.size === 0) return requeued;
+    const sending = [...windows.keys()];
     // Every shard finished but the message was not marked (a crash between the two writes).
     await tx.query(
       `UPDATE messages m SET status = 'completed', completed_at = now()
@@ -116,7 +123,13 @@ export class ReconcilerService implements OnApplicationBootstrap, OnApplicationS
           LIMIT ${SHARD_PAGE}`,
         [sending, after.messageId, after.shardNo],
       );
-      requeued += await this.repair(shards.map((s) => shardJobs(s.message_id, [s.no], 0, 1)[0]));
+      // A re-added shard keeps its place in the `big_push_duration` window (overdue ones go now).
+      const jobs = shards.map(({ message_id: id, no }) => {
+        const m = windows.get(id)!;
+        const durationMs = (m.big_push_minutes ?? 0) * 60_000;
+        return shardJobs(id, [no], durationMs, Math.max(m.shards_total ?? 0, no + 1), m.started_ms)[0];
+      });
+      requeued += await this.repair(jobs);
       if (shards.length < SHARD_PAGE) return requeued;
       const last = shards[shards.length - 1];
       after = { messageId: last.message_id, shardNo: last.no };
