@@ -60,7 +60,8 @@ export class DashboardAppDataController {
   @Get('devices')
   @Requires('apps.read')
   @Doc({
-    summary: 'Device search: registration_id, alias, tag, token_suffix (≥ 4 characters), status, channel',
+    summary:
+      'Device search: registration_id, alias, tag, token_suffix (4–8 characters, or the whole token), status, channel',
     response: EX.page(EX.device),
   })
   async devices(@Req() req: DashboardRequest, @Param('id') id: string, @Query() query: unknown) {

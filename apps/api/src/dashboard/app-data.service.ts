@@ -12,6 +12,9 @@ import { decodeCursor, iso, notFound, pageOf } from './dashboard.http';
 const MSG_ID = /^[1-9][0-9]{0,15}$/;
 /** How far back a day's receipts may point: messages live at most this long (JPush's TTL cap). */
 const MAX_TTL_DAYS = 10;
+
+/** The longest suffix a device search matches by (see `devices`). */
+const TOKEN_SUFFIX_MAX = 8;
 export const MAX_STATS_DAYS = 92;
 
 export interface MessageFilter {
@@ -258,11 +261,17 @@ export class AppDataService {
 
   async devices(app: AppEntity, q: DeviceFilter) {
     const after = decodeCursor(q.cursor, 1);
+    // Up to 8 characters, the tokens that end with them; longer, the whole token only. The API shows
+    // the last six, so a longer suffix search would let a viewer grow it into the whole token one
+    // guessed character at a time.
+    const search = q.token_suffix;
+    const suffix = search !== undefined && search.length <= TOKEN_SUFFIX_MAX ? likeEscape(search) : null;
+    const whole = search !== undefined && search.length > TOKEN_SUFFIX_MAX ? search : null;
     const rows = await this.db.query<DeviceRow[]>(
       `${DEVICE_SELECT}
         WHERE d.app_id = $1 AND ($2::text IS NULL OR d.registration_id = $2)
           AND ($3::text IS NULL OR d.alias = $3) AND ($4::text IS NULL OR d.tags @> ARRAY[$4::text])
-          AND ($5::text IS NULL OR d.token LIKE '%' || $5 ESCAPE '\\')
+          AND ($5::text IS NULL OR d.token LIKE '%' || $5 ESCAPE '\\') AND ($10::text IS NULL OR d.token = $10)
           AND ($6::text IS NULL OR d.status = $6) AND ($7::text IS NULL OR d.channel = $7)
           AND ($8::bigint IS NULL OR d.id < $8::bigint)
         ORDER BY d.id DESC LIMIT $9`,
@@ -271,11 +280,12 @@ export class AppDataService {
         q.registration_id ?? null,
         q.alias ?? null,
         q.tag ?? null,
-        q.token_suffix === undefined ? null : likeEscape(q.token_suffix),
+        suffix,
         q.status ?? null,
         q.channel ?? null,
         after?.[0] ?? null,
         q.limit + 1,
+        whole,
       ],
     );
     return pageOf(rows, q.limit, toDevice, (r) => [r.id]);

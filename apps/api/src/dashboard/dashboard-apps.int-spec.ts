@@ -471,6 +471,11 @@ describe('dashboard apps, credentials, segments, messages, devices, stats and au
       expect(await names('tag=vip')).toEqual(['gateway', 'alice']);
       expect(await names('token_suffix=c0ffee')).toEqual(['alice']);
       expect((await call('get', `/apps/${a.appId}/devices?token_suffix=ab`, a)).status).toBe(400);
+      // Past 8 characters only the whole token matches: a suffix search cannot be grown a character at
+      // a time into the token that the API shows only the last six of.
+      expect(await names(`token_suffix=${'a'.repeat(58)}c0ffee`)).toEqual(['alice']);
+      expect(await names('token_suffix=aac0ffee')).toEqual(['alice']);
+      expect(await names('token_suffix=aaac0ffee')).toEqual([]);
       const one = await call('get', `/apps/${a.appId}/devices/${vip}`, a);
       expect(one.body).toMatchObject({
         registration_id: vip,

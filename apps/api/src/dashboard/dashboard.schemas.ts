@@ -127,7 +127,8 @@ export const devicesQuery = z
     registration_id: z.string().min(1).max(128).optional(),
     alias: z.string().min(1).max(128).optional(),
     tag: z.string().min(1).max(128).optional(),
-    token_suffix: z.string().min(4, 'give at least 4 characters').max(64).optional(),
+    // 4–8 characters: the tokens that end with it; longer: the whole token (see AppDataService.devices).
+    token_suffix: z.string().min(4, 'give at least 4 characters').max(4096).optional(),
     status: z.enum(['active', 'quarantined', 'invalid']).optional(),
     channel: z.enum(['apns', 'fcm', 'gateway']).optional(),
   })
