@@ -183,21 +183,28 @@ describe('parsePushRequest: JPush documentation examples are accepted unchanged'
     expect(withIos(ios).notification!.ios).toEqual(ios);
   });
 
-  it('the winphone example is accepted (Herald reaches no Windows Phone device)', () => {
+  it('the winphone example is understood, and answered 1011: Herald reaches no Windows Phone device', () => {
+    const winphone = {
+      alert: 'hello, JPush!',
+      title: 'Push Test',
+      _open_page: '/friends.xaml',
+      extras: { news_id: 134, my_key: 'a value' },
+    };
+    const err = thrown(() => parse({ platform: ['winphone'], audience: 'all', notification: { winphone } }));
+    expect(err.jpushCode).toBe(1011);
+    // To every platform, too: an empty notification would go out to every other device (it did).
+    expect(
+      thrown(() => parse({ platform: 'all', audience: 'all', notification: { winphone } })).jpushCode,
+    ).toBe(1011);
+    // Beside a message, the message is what goes out.
     const spec = parse({
-      platform: ['winphone'],
+      platform: 'all',
       audience: 'all',
-      notification: {
-        winphone: {
-          alert: 'hello, JPush!',
-          title: 'Push Test',
-          _open_page: '/friends.xaml',
-          extras: { news_id: 134, my_key: 'a value' },
-        },
-      },
+      notification: { winphone },
+      message: { msg_content: 'm' },
     });
-    expect(spec.platform).toEqual(['winphone']);
-    expect(spec.notification).toEqual({});
+    expect(spec.notification).toBeUndefined();
+    expect(spec.message).toMatchObject({ msg_content: 'm' });
   });
 
   it('the grouppush curl body', () => {

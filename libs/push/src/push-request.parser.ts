@@ -541,11 +541,23 @@ export function parsePushRequest(body: unknown, opts: { appKey: string }): PushS
     throw missing('notification or message');
   }
 
+  let notification = hasNotification ? parseNotification(body.notification, 'notification') : undefined;
+  // Parts only for platforms Herald does not deliver (winphone, hmos, quickapp): nothing to show, and
+  // an empty notification must not go out to every other device.
+  if (notification && Object.keys(notification).length === 0) notification = undefined;
+  const message = hasMessage ? parseMessage(body.message, 'message') : undefined;
+  if (!notification && !message) {
+    throw new HeraldError(
+      'no_target',
+      'notification: Herald delivers no winphone, hmos or quickapp notification, and the push carries nothing else',
+      { jpushCode: 1011, details: { field: 'notification' } },
+    );
+  }
   const spec = compact<PushSpec>({
     platform,
     audience,
-    notification: hasNotification ? parseNotification(body.notification, 'notification') : undefined,
-    message: hasMessage ? parseMessage(body.message, 'message') : undefined,
+    notification,
+    message,
     options: parseOptions(body.options, 'options'),
     cid: present(body.cid) ? parseCid(body.cid, opts.appKey) : undefined,
     callback: present(body.callback) ? parseCallback(body.callback, 'callback') : undefined,
