@@ -1,6 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import {
+  createDevice,
   createTenantFixture,
   createTestContext,
   type TenantFixture,
@@ -105,6 +106,117 @@ describe('push and schedule routes (real PostgreSQL and Redis)', () => {
       const res = await post(t, '/v3/schedules', scheduleBody({ cid })).expect(400);
       expect(res.body).toEqual({ error: { code: 8100, message: expect.stringMatching(/cid.*push/) } });
       expect(await count('schedules', t)).toBe(0);
+    });
+  });
+
+  describe('Idempotency-Key on every POST that creates something', () => {
+    it('POST /v3/schedules: the same key and body return the first schedule; another body is 409', async () => {
+      const t = await tenant();
+      const first = await post(t, '/v3/schedules', scheduleBody(), 'k-1').expect(200);
+      const again = await post(t, '/v3/schedules', scheduleBody(), 'k-1').expect(200);
+      expect(again.body).toEqual(first.body);
+      expect(await count('schedules', t)).toBe(1);
+
+      const other = await post(t, '/v3/schedules', scheduleBody({ name: 'n2' }), 'k-1').expect(409);
+      expect(other.body).toEqual({
+        error: { code: 8100, message: expect.stringMatching(/Idempotency-Key/) },
+      });
+      expect(await count('schedules', t)).toBe(1);
+      // Without a key, or with another one, the same body is a new schedule.
+      await post(t, '/v3/schedules', scheduleBody(), 'k-2').expect(200);
+      await post(t, '/v3/schedules', scheduleBody()).expect(200);
+      expect(await count('schedules', t)).toBe(3);
+      await post(t, '/v3/schedules', scheduleBody(), 'not ascii é').expect(400);
+    });
+
+    it('POST /v3/schedules: concurrent duplicates create one schedule', async () => {
+      const t = await tenant();
+      const answers = await Promise.all(
+        [1, 2, 3].map(() => post(t, '/v3/schedules', scheduleBody(), 'k-race').expect(200)),
+      );
+      expect(new Set(answers.map((a) => a.body.schedule_id as string)).size).toBe(1);
+      expect(await count('schedules', t)).toBe(1);
+    });
+
+    it('a replayed schedule creation answers before the other checks (its trigger time may be past by then)', async () => {
+      const t = await tenant();
+      const cid = `${t.app.appKey}-00000000-0000-4000-8000-000000000006`;
+      const first = await post(t, '/v3/schedules', scheduleBody({ cid })).expect(200);
+      const past = { single: { time: '2000-01-01 12:00:00' } };
+      const again = await post(t, '/v3/schedules', scheduleBody({ cid, trigger: past })).expect(200);
+      expect(again.body).toEqual(first.body);
+    });
+
+    it('a schedule key and cid are written with the schedule, in its transaction', async () => {
+      const t = await tenant();
+      const cid = `${t.app.appKey}-00000000-0000-4000-8000-000000000005`;
+      const res = await post(t, '/v3/schedules', scheduleBody({ cid }), 'k-both').expect(200);
+      const rows = await ctx.db.query<{ kind: string; response: unknown; days: number }[]>(
+        `SELECT kind, response, round(extract(epoch FROM expires_at - now()) / 86400)::int AS days
+           FROM idempotency_records WHERE app_id = $1 ORDER BY kind`,
+        [t.app.app.id],
+      );
+      expect(rows).toEqual([
+        { kind: 'cid', response: res.body, days: 1 },
+        { kind: 'key', response: res.body, days: 30 },
+      ]);
+    });
+
+    it('POST /v3/push/batch/*/single: the same key and body return the first answer; another body is 409', async () => {
+      const t = await tenant();
+      const cid = (n: number) => `${t.app.appKey}-00000000-0000-4000-8000-00000000010${n}`;
+      const entry = { platform: 'all', target: 'al', notification: { alert: 'hi' } };
+      const batch = { pushlist: { [cid(1)]: entry, [cid(2)]: { ...entry, target: 'nobody' } } };
+      const first = await post(t, '/v3/push/batch/alias/single', batch, 'b-1').expect(200);
+      expect(first.body).toEqual({
+        [cid(1)]: { sendno: '0', msg_id: expect.any(String) },
+        [cid(2)]: { error: { code: 1011, message: expect.any(String) } },
+      });
+      // A device for the second entry now exists: a replay still answers as the first time.
+      await createDevice(ctx.db, ctx.config, t.app.app, { channel: 'gateway', alias: 'nobody' });
+      const again = await post(t, '/v3/push/batch/alias/single', batch, 'b-1').expect(200);
+      expect(again.body).toEqual(first.body);
+      expect(await count('messages', t)).toBe(1);
+
+      const other = { pushlist: { [cid(3)]: entry } };
+      const refused = await post(t, '/v3/push/batch/alias/single', other, 'b-1').expect(409);
+      expect(refused.body).toEqual({
+        error: { code: 1003, message: expect.stringMatching(/Idempotency-Key/) },
+      });
+      // The same body on the other batch route is another request.
+      await post(t, '/v3/push/batch/regid/single', batch, 'b-1').expect(409);
+      expect(await count('messages', t)).toBe(1);
+
+      // Without a key the batch runs again: its cids replay the sent entry, the other is now sent.
+      const unkeyed = await post(t, '/v3/push/batch/alias/single', batch).expect(200);
+      expect(unkeyed.body[cid(1)]).toEqual(first.body[cid(1)]);
+      expect(unkeyed.body[cid(2)]).toEqual({ sendno: '0', msg_id: expect.any(String) });
+      expect(await count('messages', t)).toBe(2);
+    });
+
+    it('a key is one request on one route: reused on another route it is 409 and nothing is created', async () => {
+      const t = await tenant();
+      const pushed = await post(t, '/v3/push', pushBody(), 'k-shared').expect(200);
+      const sched = await post(t, '/v3/schedules', scheduleBody(), 'k-shared').expect(409);
+      expect(sched.body.error.code).toBe(8100);
+      const batch = {
+        pushlist: {
+          [`${t.app.appKey}-00000000-0000-4000-8000-000000000201`]: {
+            platform: 'all',
+            target: 'al',
+            notification: { alert: 'hello' },
+          },
+        },
+      };
+      await post(t, '/v3/push/batch/alias/single', batch, 'k-shared').expect(409);
+      await post(t, '/v3/schedules', scheduleBody(), 'k-s').expect(200);
+      const push = await post(t, '/v3/push', pushBody(), 'k-s').expect(409);
+      expect(push.body.error.code).toBe(1003);
+      // The push's own key still replays it.
+      const again = await post(t, '/v3/push', pushBody(), 'k-shared').expect(200);
+      expect(again.body).toEqual(pushed.body);
+      expect(await count('messages', t)).toBe(1);
+      expect(await count('schedules', t)).toBe(1);
     });
   });
 });

@@ -13,14 +13,14 @@ import {
 } from '@nestjs/common';
 import { ApiBasicAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HeraldError } from '@herald/common';
-import { assertPayloadsFit, parseBatchSingle, parsePushRequest } from '@herald/push';
+import { assertPayloadsFit, parseBatchSingle, parsePushRequest, type BatchEntry } from '@herald/push';
 import { AppAuthGuard } from '../auth/app-auth.guard';
 import { UseJPushFamily } from '../auth/jpush-family';
 import type { AppRequest } from '../auth/request-context';
+import { idempotencyKey } from './idempotency';
 import { PushService, type PushResult } from './push.service';
 
 const MSG_ID = /^[1-9][0-9]{0,15}$/;
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** The secret of the request's Basic credentials (the guard verified it). */
 function masterSecretOf(req: AppRequest): string | undefined {
@@ -28,16 +28,6 @@ function masterSecretOf(req: AppRequest): string | undefined {
   const decoded = Buffer.from(header.replace(/^Basic\s+/i, ''), 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   return colon < 0 ? undefined : decoded.slice(colon + 1);
-}
-
-function idempotencyKey(value: string | undefined): string | undefined {
-  if (value === undefined) return undefined;
-  if (!IDEMPOTENCY_KEY.test(value)) {
-    throw new HeraldError('invalid_parameter', 'Idempotency-Key: 1 to 255 visible ASCII characters', {
-      jpushCode: 1003,
-    });
-  }
-  return value;
 }
 
 /** JPush's push API (`rest_api_v3_push.md`): push, validate, cid, batch, recall. */
@@ -96,15 +86,15 @@ export class PushController {
   @Post('batch/regid/single')
   @HttpCode(200)
   @ApiOperation({ summary: 'Up to 1000 pushes, each to one registration id' })
-  batchRegid(@Req() req: AppRequest, @Body() body: unknown) {
-    return this.batch(req, body, 'registration_id');
+  batchRegid(@Req() req: AppRequest, @Body() body: unknown, @Headers('idempotency-key') key?: string) {
+    return this.batch(req, body, 'registration_id', key);
   }
 
   @Post('batch/alias/single')
   @HttpCode(200)
   @ApiOperation({ summary: 'Up to 1000 pushes, each to one alias' })
-  batchAlias(@Req() req: AppRequest, @Body() body: unknown) {
-    return this.batch(req, body, 'alias');
+  batchAlias(@Req() req: AppRequest, @Body() body: unknown, @Headers('idempotency-key') key?: string) {
+    return this.batch(req, body, 'alias', key);
   }
 
   @Delete(':msgId')
@@ -118,9 +108,20 @@ export class PushController {
     return {};
   }
 
-  /** Each entry is its own push with its own cid; one bad entry answers its own error (JPush). */
-  private async batch(req: AppRequest, body: unknown, kind: 'registration_id' | 'alias') {
+  /**
+   * Each entry is its own push with its own cid; one bad entry answers its own error (JPush). An
+   * `Idempotency-Key` covers the whole batch: the same key and body return the first answer.
+   */
+  private async batch(req: AppRequest, body: unknown, kind: 'registration_id' | 'alias', header?: string) {
+    const key = idempotencyKey(header);
     const entries = parseBatchSingle(body, kind, { appKey: req.heraldApp.appKey });
+    const run = () => this.runBatch(req, entries);
+    if (key === undefined) return run();
+    const route = kind === 'alias' ? 'batch/alias' : 'batch/regid';
+    return this.push.onceByKey(req.heraldApp, route, key, entries, run);
+  }
+
+  private async runBatch(req: AppRequest, entries: BatchEntry[]) {
     const secret = masterSecretOf(req);
     const out: Record<string, PushResult | { error: { code: number; message: string } }> = {};
     for (const entry of entries) {

@@ -1,7 +1,7 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
-import type { DataSource, EntityManager } from 'typeorm';
+import type { DataSource } from 'typeorm';
 import { AudienceService, CHANNELS, type Channel } from '@herald/audience';
 import { HeraldError } from '@herald/common';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
@@ -24,6 +24,19 @@ import {
   type TargetedMessage,
 } from '@herald/push';
 import { refusedByContent } from '@herald/db';
+import {
+  CID_TTL_S,
+  cidClaim,
+  claimRecords,
+  findReplay,
+  keyClaim,
+  keyConflict,
+  recordAnswer,
+  requestHash,
+  type Claim,
+  type IdempotentRoute,
+  type ReplayRules,
+} from './idempotency';
 
 export interface PushResult {
   sendno: string;
@@ -39,14 +52,13 @@ export interface AcceptOptions {
   correlationId?: string;
 }
 
-const CID_TTL_S = 24 * 3600;
-const KEY_TTL_S = 30 * 24 * 3600;
-
-interface Claim {
-  kind: 'cid' | 'key';
-  key: string;
-  ttlS: number;
-}
+/** A push's answer is `{sendno, msg_id}`; a cid a schedule used is refused. */
+const PUSH_REPLAY: ReplayRules = {
+  isResult: (response) => typeof response.msg_id === 'string',
+  usedElsewhere: () =>
+    new HeraldError('invalid_parameter', 'cid: already used by a schedule', { jpushCode: 1003 }),
+  conflict: () => keyConflict(),
+};
 
 /**
  * Accepting a push: validation has happened; this decides "no device matches" (1011) cheaply, makes
@@ -88,14 +100,13 @@ export class PushService {
 
   async accept(app: AppEntity, spec: PushSpec, options: AcceptOptions = {}): Promise<PushResult> {
     const claims: Claim[] = [];
-    if (spec.cid) claims.push({ kind: 'cid', key: spec.cid, ttlS: CID_TTL_S });
-    if (options.idempotencyKey) claims.push({ kind: 'key', key: options.idempotencyKey, ttlS: KEY_TTL_S });
-    const requestHash =
-      claims.length > 0 ? createHash('sha256').update(JSON.stringify(spec)).digest('base64url') : '';
+    if (spec.cid) claims.push(cidClaim(spec.cid));
+    if (options.idempotencyKey) claims.push(keyClaim(options.idempotencyKey));
+    const hash = claims.length > 0 ? requestHash('push', spec) : '';
 
     // A replay answers before any other check: the first request already passed them.
     if (claims.length > 0) {
-      const replay = await this.findReplay(this.db, app.id, claims, requestHash);
+      const replay = await findReplay<PushResult>(this.db, app.id, claims, hash, PUSH_REPLAY);
       if (replay) return replay;
     }
     await this.checkOverride(app, spec);
@@ -128,34 +139,70 @@ export class PushService {
       return { sendno: spec.options.sendno, msg_id: id };
     }
     const outcome = await this.db.transaction(async (tx) => {
-      for (const c of claims) {
-        await tx.query(
-          `INSERT INTO idempotency_records (app_id, kind, key, expires_at)
-           VALUES ($1, $2, $3, now() + make_interval(secs => $4)) ON CONFLICT DO NOTHING`,
-          [app.id, c.kind, c.key, c.ttlS],
-        );
-      }
+      await claimRecords(tx, app.id, claims);
       // Locks the records: a concurrent duplicate waits here and then finds the first response.
-      const replay = await this.findReplay(tx, app.id, claims, requestHash, true);
+      const replay = await findReplay<PushResult>(tx, app.id, claims, hash, PUSH_REPLAY, true);
       if (replay) return { replay };
       const id = await insertMessage(tx, message, target);
       // Rolls the claims back with it: the cid stays usable for a push that has devices.
       if (id === undefined) throw noTarget();
       const response: PushResult = { sendno: spec.options.sendno, msg_id: id };
-      for (const c of claims) {
-        await tx.query(
-          `UPDATE idempotency_records
-              SET request_hash = $4, status_code = 200, response = $5, message_id = $6,
-                  expires_at = GREATEST(expires_at, now() + make_interval(secs => $7))
-            WHERE app_id = $1 AND kind = $2 AND key = $3`,
-          [app.id, c.kind, c.key, requestHash, response, id, c.ttlS],
-        );
-      }
+      await recordAnswer(tx, app.id, claims, hash, response, id);
       return { response };
     });
     if ('replay' in outcome) return outcome.replay!;
     await this.enqueue(outcome.response.msg_id, singleShard, options.source);
     return outcome.response;
+  }
+
+  /**
+   * A whole request under an `Idempotency-Key` whose parts are made idempotent by their own claims —
+   * a batch, each entry of which is a push with its own cid: the same key and request return the first
+   * answer; the same key with another request, or on another route, is refused 409. The key is claimed
+   * with the request's hash before `run`, so a conflicting request is refused even while the first
+   * runs; the answer is stored once `run` returns. A crash in between leaves the claim unanswered: the
+   * retry runs again, and each entry's cid replays what was already sent.
+   */
+  async onceByKey<T extends object>(
+    app: AppEntity,
+    route: IdempotentRoute,
+    key: string,
+    request: unknown,
+    run: () => Promise<T>,
+  ): Promise<T> {
+    const claim = keyClaim(key);
+    const hash = requestHash(route, request);
+    await this.db.query(
+      `INSERT INTO idempotency_records (app_id, kind, key, request_hash, expires_at)
+       VALUES ($1, 'key', $2, $3, now() + make_interval(secs => $4)) ON CONFLICT DO NOTHING`,
+      [app.id, claim.key, hash, claim.ttlS],
+    );
+    const rules: ReplayRules = { ...PUSH_REPLAY, isResult: () => true };
+    const replay = await findReplay<T>(this.db, app.id, [claim], hash, rules);
+    if (replay) return replay;
+    let response: T;
+    try {
+      response = await run();
+    } catch (err) {
+      // Unanswered: the key is free again (a concurrent twin of the request claims it anew).
+      await this.db
+        .query(
+          `DELETE FROM idempotency_records
+            WHERE app_id = $1 AND kind = 'key' AND key = $2 AND request_hash = $3 AND response IS NULL`,
+          [app.id, claim.key, hash],
+        )
+        .catch(() => undefined);
+      throw err;
+    }
+    // The first answer stands: a concurrent twin's (the same: its entries replayed by cid) is not stored.
+    await this.db.query(
+      `INSERT INTO idempotency_records AS r (app_id, kind, key, request_hash, status_code, response, expires_at)
+       VALUES ($1, 'key', $2, $3, 200, $4, now() + make_interval(secs => $5))
+       ON CONFLICT (app_id, kind, key) DO UPDATE SET status_code = 200, response = EXCLUDED.response
+        WHERE r.request_hash = EXCLUDED.request_hash AND r.response IS NULL`,
+      [app.id, claim.key, hash, response, claim.ttlS],
+    );
+    return response;
   }
 
   /**
@@ -169,38 +216,6 @@ export class PushService {
     } catch (err) {
       this.logger.warn({ err, messageId }, 'enqueue failed; the reconciler will enqueue the message');
     }
-  }
-
-  private async findReplay(
-    db: DataSource | EntityManager,
-    appId: string,
-    claims: Claim[],
-    requestHash: string,
-    lock = false,
-  ): Promise<PushResult | undefined> {
-    for (const c of claims) {
-      const [row] = await db.query<
-        { request_hash: string | null; response: Record<string, unknown> | null }[]
-      >(
-        `SELECT request_hash, response FROM idempotency_records
-          WHERE app_id = $1 AND kind = $2 AND key = $3 ${lock ? 'FOR UPDATE' : ''}`,
-        [appId, c.kind, c.key],
-      );
-      if (!row?.response) continue;
-      if (c.kind === 'key' && row.request_hash !== requestHash) {
-        throw new HeraldError(
-          'conflict',
-          'this Idempotency-Key was used with a different request; use a new key for a new push',
-          { jpushCode: 1003 },
-        );
-      }
-      // Pushes and schedules share the cid pool: a schedule's answer is no answer to a push.
-      if (typeof row.response.msg_id !== 'string') {
-        throw new HeraldError('invalid_parameter', 'cid: already used by a schedule', { jpushCode: 1003 });
-      }
-      return row.response as unknown as PushResult;
-    }
-    return undefined;
   }
 
   private async checkOverride(app: AppEntity, spec: PushSpec): Promise<void> {

@@ -3,6 +3,7 @@ import {
   Controller,
   Delete,
   Get,
+  Headers,
   HttpCode,
   Param,
   Post,
@@ -17,6 +18,7 @@ import { parseScheduleBody, scheduleInvalid } from '@herald/schedules';
 import { AppAuthGuard } from '../auth/app-auth.guard';
 import { UseJPushFamily } from '../auth/jpush-family';
 import type { AppRequest } from '../auth/request-context';
+import { idempotencyKey } from '../push/idempotency';
 import { ScheduleErrorsInterceptor } from './schedule-errors.interceptor';
 import { ScheduleService, toView } from './schedule.service';
 
@@ -45,13 +47,14 @@ export class ScheduleController {
   @Post()
   @HttpCode(200)
   @ApiOperation({ summary: 'Create a schedule: {schedule_id, name}' })
-  async create(@Req() req: AppRequest, @Body() body: unknown) {
+  async create(@Req() req: AppRequest, @Body() body: unknown, @Headers('idempotency-key') key?: string) {
     const app = req.heraldApp;
+    const idempotency = idempotencyKey(key);
     const parsed = parseScheduleBody(body, { appKey: app.appKey, mode: 'create' });
     return this.schedules.create(
       app,
       { name: parsed.name!, trigger: parsed.trigger!, push: parsed.push!, cid: parsed.cid },
-      { masterSecret: masterSecretOf(req) },
+      { masterSecret: masterSecretOf(req), idempotencyKey: idempotency },
     );
   }
 

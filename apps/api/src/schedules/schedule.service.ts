@@ -18,6 +18,17 @@ import {
   type ParsedPush,
   type Trigger,
 } from '@herald/schedules';
+import {
+  cidClaim,
+  claimRecords,
+  findReplay,
+  keyClaim,
+  keyConflict,
+  recordAnswer,
+  requestHash,
+  type Claim,
+  type ReplayRules,
+} from '../push/idempotency';
 
 /** The app fields schedules need (the dashboard passes what it loaded, the developer API the whole app). */
 export type ScheduleApp = Pick<AppEntity, 'id' | 'appKey' | 'timezone'>;
@@ -64,7 +75,6 @@ export interface ScheduleChanges {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const CID_TTL_S = 24 * 3600;
 const COLUMNS = `s.id, s.name, s.enabled, s.status, s.trigger, s.push, s.local_time, s.timezone, s.next_fire_at,
                  s.last_fire_at, s.created_at, s.updated_at`;
 
@@ -73,6 +83,13 @@ export const scheduleNotFound = (id: string) =>
     jpushCode: 8104,
     status: 404,
   });
+
+/** A schedule's answer is `{schedule_id, name}`; a cid a push used is refused (8100, as is a key conflict). */
+const SCHEDULE_REPLAY: ReplayRules = {
+  isResult: (response) => typeof response.schedule_id === 'string',
+  usedElsewhere: () => scheduleInvalid('cid: already used by a push'),
+  conflict: () => keyConflict(8100),
+};
 
 const scopeSql = (scope: ScheduleScope) =>
   `${scope === 'api' ? 'NOT ' : ''}EXISTS (SELECT 1 FROM campaigns c WHERE c.schedule_id = s.id)`;
@@ -104,34 +121,43 @@ export class ScheduleService {
   }
 
   /**
-   * Creates a schedule (in `tx` when given, so a campaign row commits with it). A `cid` makes a retry
-   * answer the first result: `{schedule_id, name}`.
+   * Creates a schedule (in `tx` when given, so a campaign row commits with it). A `cid` or an
+   * `Idempotency-Key` makes a retry answer the first result, `{schedule_id, name}` (their records are
+   * written in the transaction that writes the schedule); the same key with another request is 409.
    */
   async create(
     app: ScheduleApp,
     input: NewSchedule,
-    options: { masterSecret?: string; tx?: EntityManager } = {},
+    options: { masterSecret?: string; idempotencyKey?: string; tx?: EntityManager } = {},
   ): Promise<{ schedule_id: string; name: string }> {
+    const claims: Claim[] = [];
+    if (input.cid) claims.push(cidClaim(input.cid));
+    if (options.idempotencyKey) claims.push(keyClaim(options.idempotencyKey));
+    const hash =
+      claims.length > 0
+        ? requestHash('schedule', {
+            name: input.name,
+            trigger: input.trigger.stored,
+            push: input.push.spec,
+            cid: input.cid ?? null,
+          })
+        : '';
+    type Created = { schedule_id: string; name: string };
+    // A replay answers before any other check: the first request passed them (its time may be past now).
+    if (claims.length > 0) {
+      const replay = await findReplay<Created>(options.tx ?? this.db, app.id, claims, hash, SCHEDULE_REPLAY);
+      if (replay) return replay;
+    }
     const now = this.clock.now();
     const plan = this.plan(app.timezone, input.trigger.trigger, input.push.localTime, now);
     await this.checkAudience(app, input.push.spec);
     const spec = this.withSigningKey(app, input.push.spec, options.masterSecret);
     const run = async (tx: EntityManager) => {
-      if (input.cid) {
-        await tx.query(
-          `INSERT INTO idempotency_records (app_id, kind, key, expires_at)
-           VALUES ($1, 'cid', $2, now() + make_interval(secs => $3)) ON CONFLICT DO NOTHING`,
-          [app.id, input.cid, CID_TTL_S],
-        );
-        const [rec] = await tx.query<{ response: Record<string, unknown> | null }[]>(
-          `SELECT response FROM idempotency_records WHERE app_id = $1 AND kind = 'cid' AND key = $2 FOR UPDATE`,
-          [app.id, input.cid],
-        );
-        if (rec?.response) {
-          if (typeof rec.response.schedule_id !== 'string')
-            throw scheduleInvalid('cid: already used by a push');
-          return rec.response as { schedule_id: string; name: string };
-        }
+      if (claims.length > 0) {
+        await claimRecords(tx, app.id, claims);
+        // Locks the records: a concurrent duplicate waits here and then finds the first answer.
+        const replay = await findReplay<Created>(tx, app.id, claims, hash, SCHEDULE_REPLAY, true);
+        if (replay) return replay;
       }
       // Serialises creations per app, so the limit holds under concurrency.
       await tx.query(`SELECT pg_advisory_xact_lock(hashtext('herald-schedules:' || $1))`, [app.id]);
@@ -160,14 +186,8 @@ export class ScheduleService {
           now,
         ],
       );
-      const response = { schedule_id: id, name: input.name };
-      if (input.cid) {
-        await tx.query(
-          `UPDATE idempotency_records SET response = $3, status_code = 200
-            WHERE app_id = $1 AND kind = 'cid' AND key = $2`,
-          [app.id, input.cid, response],
-        );
-      }
+      const response: Created = { schedule_id: id, name: input.name };
+      await recordAnswer(tx, app.id, claims, hash, response);
       return response;
     };
     return options.tx ? run(options.tx) : this.db.transaction(run);
