@@ -87,11 +87,16 @@ const SERVER_CODES: Record<string, string> = {
   APNS_AUTH_ERROR: 'messaging/third-party-auth-error',
   UNSPECIFIED_ERROR: 'messaging/unknown-error',
 };
+/**
+ * A status without an FCM error body (an HTML page from a proxy or Google's front end, an empty body).
+ * No 404 here: only FCM's body (`errorCode` UNREGISTERED, or the `NOT_FOUND` status it sends with it)
+ * says a token is dead; any other 404 is `unknown`, retried, as firebase-admin treats it, so a wrong
+ * endpoint path or a proxy's page never invalidates the devices of a push.
+ */
 const BY_STATUS: Record<number, string> = {
   400: 'messaging/invalid-argument',
   401: 'messaging/authentication-error',
   403: 'messaging/authentication-error',
-  404: 'messaging/registration-token-not-registered',
   429: 'messaging/message-rate-exceeded',
   500: 'messaging/internal-error',
   503: 'messaging/server-unavailable',
@@ -109,7 +114,7 @@ interface RpcError {
 /**
  * FCM's answer to one `messages:send` (a non-2xx status, its body and its Retry-After header) → the
  * outcome. The `FcmError` detail's `errorCode` decides, else the `google.rpc` status, else the HTTP
- * status. Two refinements over firebase-admin: a 401 without an `FcmError` detail is Herald's access
+ * status (a bare 404 is `unknown` and retryable, never a dead token). Two refinements over firebase-admin: a 401 without an `FcmError` detail is Herald's access
  * token being refused (firebase-admin reports THIRD_PARTY_AUTH_ERROR, which is about APNs/Web Push
  * credentials), and a Retry-After on a retryable answer is passed on as `retryAfterMs`.
  */

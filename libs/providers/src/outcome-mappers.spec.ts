@@ -179,6 +179,33 @@ describe('mapFcmResponse', () => {
     expect(mapFcmResponse(status, body, retryAfter)).toMatchObject(expected);
   });
 
+  it('counts a 404 as a dead token only when FCM’s error body says so; any other 404 is retried', () => {
+    // What FCM v1 (and the fake) send for an unregistered token, and the bare google.rpc NOT_FOUND.
+    expect(mapFcmResponse(404, fcmError(404, 'NOT_FOUND', 'UNREGISTERED'))).toEqual({
+      kind: 'invalid_token',
+      reason: 'UNREGISTERED',
+      status: 404,
+    });
+    expect(mapFcmResponse(404, fcmError(404, 'NOT_FOUND'))).toMatchObject({
+      kind: 'invalid_token',
+      reason: 'UNREGISTERED',
+    });
+    // A proxy's or Google front end's page, an empty body, JSON that is not FCM's error: not about the token.
+    for (const body of [
+      '<html>Not Found</html>',
+      '',
+      '{"error":{"code":404,"message":"Not Found"}}',
+      '{"message":"no route"}',
+    ]) {
+      expect(mapFcmResponse(404, body)).toEqual({ kind: 'retryable', reason: 'unknown: http/404' });
+    }
+    expect(mapFcmResponse(404, '<html>Not Found</html>', '5')).toEqual({
+      kind: 'retryable',
+      reason: 'unknown: http/404',
+      retryAfterMs: 5000,
+    });
+  });
+
   it('reads Retry-After as seconds or as an HTTP date, and ignores one that is past or unreadable', () => {
     const inOneMinute = new Date(Date.now() + 60_000).toUTCString(); // "Mon, 07 Dec 2026 10:00:00 GMT"
     const ms = retryAfterMs(inOneMinute) as number;
