@@ -1,9 +1,22 @@
 import type { DataSource } from 'typeorm';
-import type { ApnsEnvironment, ApnsSendItem, ProviderClientPool } from '@herald/providers';
+import type { ApnsEnvironment, ApnsSendItem, DeliveryOutcome, ProviderClientPool } from '@herald/providers';
 import { enqueueCallbackEvents, PushComposer, type AppCredentials, type PushSpec } from '@herald/push';
 import type { FeedbackItem } from './feedback-rules';
 
 const other = (env: ApnsEnvironment): ApnsEnvironment => (env === 'production' ? 'sandbox' : 'production');
+
+/** Apple's reasons that are about the token itself, should one come back `permanent` rather than `invalid_token`. */
+const TOKEN_REASONS = new Set([
+  'BadDeviceToken',
+  'DeviceTokenNotForTopic',
+  'Unregistered',
+  'MissingDeviceToken',
+]);
+
+/** The other environment refused the token itself: the only answer that quarantines the device. */
+function refusesToken(o: DeliveryOutcome): boolean {
+  return o.kind === 'invalid_token' || (o.kind === 'permanent' && TOKEN_REASONS.has(o.reason));
+}
 
 interface Candidate {
   device_id: string;
@@ -27,8 +40,20 @@ export interface RetryResult {
   corrected: number;
   /** Already corrected by an earlier run of the same job: nothing to do. */
   done: number;
-  /** Not resendable, or refused on the other environment too: the caller quarantines these. */
+  /** Not resendable, or the token refused on the other environment too: the caller quarantines these. */
   quarantine: FeedbackItem[];
+  /**
+   * The other environment answered for now only (429, 5xx, timeout, reset): nothing is known about the
+   * token. The caller leaves the device as it is and has the job run again (the ledger row is still
+   * `invalid_token`, so the next run resends these, and only these).
+   */
+  deferred: { item: FeedbackItem; env: ApnsEnvironment; outcome: DeliveryOutcome }[];
+  /**
+   * The other environment refused the resend for a reason that is not the token (its credentials: 403
+   * `InvalidProviderToken`, a key that will not sign; or the message): the device is left as it is,
+   * the refusal logged, and nothing retried (it would be refused again).
+   */
+  unresolved: { item: FeedbackItem; env: ApnsEnvironment; outcome: DeliveryOutcome }[];
 }
 
 /**
@@ -36,7 +61,10 @@ export interface RetryResult {
  * the other environment. If Apple accepts it the device was registered with the wrong environment:
  * its `apns_environment` is corrected and the delivery counted as sent instead of failed, exactly once
  * (the ledger row moves out of `invalid_token` in the transaction that moves the counts, so a second
- * run finds it `sent` and neither resends nor counts again).
+ * run finds it `sent` and neither resends nor counts again). Only the token refused there too
+ * (`invalid_token`) quarantines the device: a transient answer (429, 5xx, timeout) is deferred to a
+ * run of the job again, and a refusal of the other environment's credentials or of the message leaves
+ * the device alone.
  */
 export class EnvironmentRetry {
   constructor(
@@ -45,7 +73,7 @@ export class EnvironmentRetry {
   ) {}
 
   async run(appId: string, credentials: AppCredentials, items: FeedbackItem[]): Promise<RetryResult> {
-    const result: RetryResult = { corrected: 0, done: 0, quarantine: [] };
+    const result: RetryResult = { corrected: 0, done: 0, quarantine: [], deferred: [], unresolved: [] };
     if (items.length === 0) return result;
     const rows = await this.db.query<Candidate[]>(
       `SELECT d.id::text AS device_id, i.message_id::text AS message_id, d.token, d.language, d.badge,
@@ -110,9 +138,12 @@ export class EnvironmentRetry {
         const client = this.pool.apnsClient(stored.credentials, env, stored.fingerprint);
         const outcomes = await client.send(batch.map((b) => b.send));
         outcomes.forEach((o, k) => {
-          if (o.kind === 'sent')
-            accepted.push({ item: batch[k].item, env, providerMessageId: o.providerMessageId ?? null });
-          else result.quarantine.push(batch[k].item);
+          const item = batch[k].item;
+          if (o.kind === 'sent') accepted.push({ item, env, providerMessageId: o.providerMessageId ?? null });
+          else if (o.kind === 'retryable' || o.kind === 'rate_limited')
+            result.deferred.push({ item, env, outcome: o });
+          else if (refusesToken(o)) result.quarantine.push(item);
+          else result.unresolved.push({ item, env, outcome: o });
         });
       }
     }

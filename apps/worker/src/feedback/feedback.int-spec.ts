@@ -345,6 +345,75 @@ describe('token hygiene worker (real PostgreSQL, Redis, fake APNs and FCM)', () 
       ]);
     });
 
+    it('a transient answer on the other environment runs the job again; a refused credential there changes no device', async () => {
+      const app = await createTenantFixture(ctx.db, ctx.config);
+      const appId = app.app.app.id;
+      await saveApns(appId, 'production', prodKey);
+      await saveApns(appId, 'sandbox', sandboxKey);
+      const busy = await apnsDevice(app); // the sandbox answers 503, then accepts
+      const throttled = await apnsDevice(app); // the sandbox answers 429, then accepts
+      const keyRefused = await apnsDevice(app); // the sandbox refuses the provider token (403)
+      const broken = await apnsDevice(app); // refused by both environments
+      for (const d of [busy, throttled, keyRefused]) {
+        apns.script(d.token, { ...APNS_SCRIPTS.badDeviceToken(), times: 1 });
+      }
+      apns.script(broken.token, APNS_SCRIPTS.badDeviceToken());
+      const messageId = await createMessage(appId);
+      const items = await fanOut(appId, messageId, [busy, throttled, keyRefused, broken], 'apns');
+      expect(items.map((i) => i.reason)).toEqual(Array(4).fill('BadDeviceToken'));
+      apns.script(busy.token, { ...APNS_SCRIPTS.unavailable(), times: 1 });
+      apns.script(throttled.token, { ...APNS_SCRIPTS.tooManyRequests(), times: 1 });
+      apns.script(keyRefused.token, { status: 403, reason: 'InvalidProviderToken' });
+
+      // The job fails, for BullMQ to run it again; what is known is applied first.
+      await expect(handle({ appId, items })).rejects.toThrow(
+        /2 resend\(s\) answered transiently \(sandbox: 503 ServiceUnavailable, sandbox: 429 TooManyRequests\)/,
+      );
+      for (const d of [busy, throttled, keyRefused]) {
+        expect(await device(d.id)).toMatchObject({
+          status: 'active',
+          status_reason: null,
+          apns_environment: 'production',
+        });
+      }
+      expect(await device(broken.id)).toMatchObject({
+        status: 'quarantined',
+        status_reason: 'BadDeviceToken',
+      });
+
+      // BullMQ's next attempt: the sandbox accepts the two now; the refused key is refused again.
+      expect(await handle({ appId, items })).toEqual({
+        invalidated: 0,
+        quarantined: 0,
+        ignored: 0,
+        unchanged: 1,
+        corrected: 2,
+      });
+      const statuses = (token: string) => apns.requests.filter((r) => r.token === token).map((r) => r.status);
+      expect(statuses(busy.token)).toEqual([400, 503, 200]);
+      expect(statuses(throttled.token)).toEqual([400, 429, 200]);
+      expect(statuses(keyRefused.token)).toEqual([400, 403, 403]);
+      expect(statuses(broken.token)).toEqual([400, 400]);
+      expect(await device(busy.id)).toMatchObject({ status: 'active', apns_environment: 'sandbox' });
+      expect(await device(throttled.id)).toMatchObject({ status: 'active', apns_environment: 'sandbox' });
+      expect(await device(keyRefused.id)).toMatchObject({
+        status: 'active',
+        status_reason: null,
+        apns_environment: 'production',
+      });
+      const events = await ctx.db.query<{ registration_id: string; action: string }[]>(
+        `SELECT registration_id, action FROM feedback_events WHERE app_id = $1`,
+        [appId],
+      );
+      expect(events).toEqual([{ registration_id: broken.rid, action: 'quarantined' }]);
+      expect(moduleRef.get(FeedbackMetrics).snapshot()).toEqual(
+        expect.arrayContaining([
+          { channel: 'apns', reason: 'BadDeviceToken', action: 'environment_retry_deferred', count: 2 },
+          { channel: 'apns', reason: 'BadDeviceToken', action: 'environment_retry_failed', count: 2 },
+        ]),
+      );
+    });
+
     it('without credentials for the other environment: quarantined, nothing resent; DeviceTokenNotForTopic: quarantined', async () => {
       const app = await createTenantFixture(ctx.db, ctx.config);
       await saveApns(app.app.app.id, 'production', prodKey);

@@ -7,6 +7,8 @@ export type FeedbackAction =
   | 'ignored'
   | 'unchanged'
   | 'environment_corrected'
+  | 'environment_retry_deferred'
+  | 'environment_retry_failed'
   | 'purged'
   | 'webhook_sent'
   | 'webhook_failed';
