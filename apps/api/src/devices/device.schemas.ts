@@ -3,12 +3,24 @@ import { PLATFORMS } from '@herald/audience';
 
 const shortText = (max: number) => z.string().trim().min(1).max(max);
 
+/**
+ * A provider token's limit, in UTF-8 bytes: APNs tokens are 64 hex characters and FCM's well under
+ * 300, so 1024 is generous — and it keeps `(app_id, channel, token)` within what the unique index
+ * `devices_token_key` can hold (about 2700 bytes), which PostgreSQL would otherwise refuse with 54000.
+ */
+export const MAX_TOKEN_BYTES = 1024;
+const pushToken = z
+  .string()
+  .trim()
+  .min(1)
+  .refine((t) => Buffer.byteLength(t, 'utf8') <= MAX_TOKEN_BYTES, `at most ${MAX_TOKEN_BYTES} bytes (UTF-8)`);
+
 /** `POST /sdk/v1/register` (api.md §2). Unknown keys are refused: a typo must not pass silently. */
 export const registerSchema = z
   .object({
     platform: z.enum(PLATFORMS),
     channel: z.enum(['apns', 'fcm', 'gateway']),
-    token: shortText(4096).optional(),
+    token: pushToken.optional(),
     apns_environment: z.enum(['sandbox', 'production']).optional(),
     language: shortText(64).optional(),
     timezone: shortText(64).optional(),
@@ -41,7 +53,7 @@ export type RegisterInput = z.infer<typeof registerSchema>;
 /** `PUT /sdk/v1/devices/{rid}`: every field optional; `null` clears a descriptive field. */
 export const updateSchema = z
   .object({
-    token: shortText(4096).optional(),
+    token: pushToken.optional(),
     apns_environment: z.enum(['sandbox', 'production']).optional(),
     language: shortText(64).nullable().optional(),
     timezone: shortText(64).nullable().optional(),

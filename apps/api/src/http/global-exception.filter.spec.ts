@@ -34,6 +34,13 @@ class ThrowingController {
     throw Object.assign(new Error('invalid input syntax for type uuid: "x"'), { code: '22P02' });
   }
 
+  @Get('sdk/v1/index-row-too-large')
+  indexRowTooLarge(): never {
+    throw Object.assign(new Error('index row size 2816 exceeds btree version 4 maximum 2704'), {
+      code: '54000',
+    });
+  }
+
   @Get(['v3/db-down', 'sdk/v1/db-down'])
   dbDown(): never {
     throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
@@ -102,6 +109,11 @@ describe('GlobalExceptionFilter (real HTTP through Nest)', () => {
 
   it('answers a value the database rejects as 400, not 500', async () => {
     const res = await request(app.getHttpServer()).get('/sdk/v1/bad-uuid').expect(400);
+    expect(res.body).toEqual({ code: 'invalid_parameter', message: 'invalid parameter value' });
+  });
+
+  it('answers a value too large for an index entry (54000) as 400, not 500', async () => {
+    const res = await request(app.getHttpServer()).get('/sdk/v1/index-row-too-large').expect(400);
     expect(res.body).toEqual({ code: 'invalid_parameter', message: 'invalid parameter value' });
   });
 

@@ -57,10 +57,21 @@ function describeError(err: unknown): Record<string, unknown> {
 /**
  * SQLSTATE classes that mean "the database is unavailable", and values the client sent that it rejects
  * (22021 and 22P05: a NUL character, which JSON can carry and PostgreSQL's text and jsonb cannot; the
- * push parser refuses it first, this is the backstop for every other stored JSON).
+ * push parser refuses it first, this is the backstop for every other stored JSON; 54000: a value too
+ * large for an index entry, which the schemas' byte limits refuse first).
  */
 export const PG_UNAVAILABLE = /^(08|53|57P)/;
-export const PG_BAD_INPUT = new Set(['22P02', '22003', '22001', '22007', '22008', '22021', '22P05', '22023']);
+export const PG_BAD_INPUT = new Set([
+  '22P02',
+  '22003',
+  '22001',
+  '22007',
+  '22008',
+  '22021',
+  '22P05',
+  '22023',
+  '54000',
+]);
 
 /** Failures of a dependency, not of the request: answered 503 so clients and balancers retry. */
 function dependencyError(err: unknown): ErrorShape | undefined {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { Like } from 'typeorm';
@@ -239,6 +240,29 @@ describe('SDK API (real PostgreSQL and Redis)', () => {
     expect(await devices().count()).toBe(before);
   });
 
+  it('refuses a push token over 1024 UTF-8 bytes with 400 on register and update, storing nothing', async () => {
+    // 2800 random characters do not fit the (app_id, channel, token) unique index: PostgreSQL says 54000.
+    const huge = randomBytes(2100).toString('base64').slice(0, 2800);
+    const multibyte = '北'.repeat(342); // 342 characters, 1026 bytes
+    const before = await devices().count();
+    for (const token of [huge, multibyte]) {
+      const res = await register({ platform: 'android', channel: 'fcm', token }).expect(400);
+      expect(res.body).toEqual({ code: 'invalid_parameter', message: 'token: at most 1024 bytes (UTF-8)' });
+    }
+    expect(await devices().count()).toBe(before);
+
+    const atLimit = `${'a'.repeat(1021)}北`; // 1024 bytes
+    const reg = await register({ platform: 'android', channel: 'fcm', token: atLimit }).expect(200);
+    const rid = reg.body.registration_id as string;
+    const auth = { Authorization: `Bearer ${rid}:${reg.body.device_secret}` };
+    for (const token of [huge, multibyte]) {
+      const res = await http().put(`/sdk/v1/devices/${rid}`).set(auth).send({ token }).expect(400);
+      expect(res.body.code).toBe('invalid_parameter');
+      expect(res.body.message).toMatch(/^token: at most 1024 bytes/);
+    }
+    expect((await devices().findOneByOrFail({ registrationId: rid })).token).toBe(atLimit);
+  });
+
   it('refuses a missing or unknown app key with 401', async () => {
     await http().post('/sdk/v1/register').send({ platform: 'android', channel: 'gateway' }).expect(401);
     const res = await http()
@@ -327,6 +351,40 @@ describe('SDK API (real PostgreSQL and Redis)', () => {
     ]);
     expect(rows[0].occurredAt.toISOString()).toBe('2026-11-22T02:00:00.000Z');
     await http().post('/sdk/v1/receipts').set(auth).send({ msg_id: 'abc', event: 'opened' }).expect(400);
+  });
+
+  it('counts each authenticated SDK request as contact, writing last_seen_at at most once a minute', async () => {
+    const reg = await register({ platform: 'ios', channel: 'apns', token: 'c'.repeat(64) }).expect(200);
+    const rid = reg.body.registration_id as string;
+    const auth = { Authorization: `Bearer ${rid}:${reg.body.device_secret}` };
+    const seen = async () => (await devices().findOneByOrFail({ registrationId: rid })).lastSeenAt!.getTime();
+    const seenAgo = (ago: string) =>
+      ctx.db.query(`UPDATE devices SET last_seen_at = now() - $2::interval WHERE registration_id = $1`, [
+        rid,
+        ago,
+      ]);
+    const calls = {
+      receipt: () =>
+        http().post('/sdk/v1/receipts').set(auth).send({ msg_id: '1000000043', event: 'delivered' }),
+      tags: () =>
+        http()
+          .post(`/sdk/v1/devices/${rid}/tags`)
+          .set(auth)
+          .send({ add: ['daily'] }),
+      alias: () => http().post(`/sdk/v1/devices/${rid}/alias`).set(auth).send({ alias: 'seen_daily' }),
+    };
+    for (const call of Object.values(calls)) {
+      await seenAgo('3 days');
+      const before = Date.now();
+      await call().expect(200);
+      expect(await seen()).toBeGreaterThanOrEqual(before - 1000);
+    }
+    // Seen within the minute: no write.
+    await seenAgo('30 seconds');
+    const stored = await seen();
+    await calls.receipt().expect(200);
+    await calls.tags().expect(200);
+    expect(await seen()).toBe(stored);
   });
 });
 
