@@ -48,8 +48,11 @@ const previousKeys = z
     return keys;
   });
 
-/** Addresses or CIDR ranges whose `X-Forwarded-For` is believed (Express's `trust proxy` list). */
-const trustedProxies = z
+/**
+ * A comma-separated list of IP addresses and CIDR ranges: proxies whose `X-Forwarded-For` is believed
+ * (Express's `trust proxy` list), private ranges tenants' URLs may reach.
+ */
+const ipRanges = z
   .string()
   .trim()
   .transform((v, ctx) => {
@@ -130,7 +133,8 @@ export const envSchema = z
     HERALD_FCM_ENDPOINT: optionalUrl,
     HERALD_SDK_REGISTER_PER_MINUTE: positiveInt.default(120),
     HERALD_SDK_REGISTER_PER_APP_PER_MINUTE: positiveInt.default(6_000),
-    HERALD_TRUSTED_PROXIES: trustedProxies.default([]),
+    HERALD_TRUSTED_PROXIES: ipRanges.default([]),
+    HERALD_OUTBOUND_ALLOW: ipRanges.default([]),
     HERALD_GATEWAY_NODE_ID: z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, { error: 'must be 1-64 characters [A-Za-z0-9_.-]' })

@@ -39,6 +39,11 @@ export interface HeraldConfig {
   /** Proxies whose `X-Forwarded-For` is trusted for the client address (GeoIP, rate limits). */
   trustedProxies: string[];
   /**
+   * Private or reserved addresses (IPs and CIDR ranges) that tenants' callback and webhook URLs may
+   * reach anyway: for self-hosted setups whose endpoints are internal. Public addresses always can.
+   */
+  outboundAllow: string[];
+  /**
    * `lockMs`: a job's lock; a worker that dies (SIGKILL, OOM) loses its jobs to another worker after
    * about this long — BullMQ's stalled-job check runs at the same interval.
    */
@@ -142,6 +147,7 @@ export function loadConfig(env: Env): HeraldConfig {
       registerPerAppPerMinute: e.HERALD_SDK_REGISTER_PER_APP_PER_MINUTE,
     },
     trustedProxies: e.HERALD_TRUSTED_PROXIES,
+    outboundAllow: e.HERALD_OUTBOUND_ALLOW,
     worker: {
       concurrency: e.HERALD_WORKER_CONCURRENCY,
       lockMs: e.HERALD_JOB_LOCK_MS,

@@ -10,3 +10,4 @@ export { installShutdown, type Closable } from './shutdown';
 export { startOpsServer, type OpsServer } from './ops-server';
 export { QueueMetrics } from './queue-metrics';
 export { MicroBatcher, splitOnFailure } from '@herald/common';
+export { OutboundHttp, OutboundRefused } from './outbound-http';

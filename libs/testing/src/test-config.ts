@@ -5,7 +5,13 @@ export const TEST_MASTER_KEY = Buffer.alloc(32, 7).toString('base64');
 
 export function testConfig(overrides: Record<string, string> = {}): HeraldConfig {
   return configFromProcessEnv(
-    { HERALD_MASTER_KEY: TEST_MASTER_KEY, NODE_ENV: 'test', HERALD_LOG_LEVEL: 'warn' },
+    {
+      HERALD_MASTER_KEY: TEST_MASTER_KEY,
+      NODE_ENV: 'test',
+      HERALD_LOG_LEVEL: 'warn',
+      // The fake callback and webhook endpoints tests start listen on loopback.
+      HERALD_OUTBOUND_ALLOW: '127.0.0.0/8,::1',
+    },
     overrides,
   );
 }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
+import { Inject, Injectable, Logger, type OnModuleDestroy, Optional } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource } from 'typeorm';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
@@ -6,7 +6,15 @@ import { EnvelopeCipher } from '@herald/crypto';
 import type { CallbackEvent } from '@herald/push';
 import type { JobPayload } from '@herald/queue';
 import type { JobHandler } from '../jobs/job-handler';
-import { callbackWants, MAX_CALLBACK_ATTEMPTS, parseCallbackUrl, retryDelayMs } from './callback-policy';
+import { OutboundHttp } from '@herald/platform';
+import {
+  callbackWants,
+  describeOutboundError,
+  isOutboundRefused,
+  MAX_CALLBACK_ATTEMPTS,
+  parseCallbackUrl,
+  retryDelayMs,
+} from './callback-policy';
 import { SIGNATURE_HEADER, signCallbackBody } from './callback-signer';
 
 export const CALLBACK_DISPATCH_OPTIONS = Symbol('CALLBACK_DISPATCH_OPTIONS');
@@ -83,11 +91,12 @@ type Outcome = { ok: true } | { ok: false; error: string; permanent?: boolean };
  * between its POST and the delete leaves the events to be sent again after the lease.
  */
 @Injectable()
-export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'> {
+export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>, OnModuleDestroy {
   readonly jobName = 'callbacks.dispatch' as const;
   private readonly logger = new Logger('callbacks');
   private readonly cipher: EnvelopeCipher;
   private readonly options: CallbackDispatchOptions;
+  private readonly outbound: OutboundHttp;
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
@@ -96,6 +105,11 @@ export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>
   ) {
     this.cipher = new EnvelopeCipher(config.crypto);
     this.options = { ...DEFAULTS, ...options };
+    this.outbound = new OutboundHttp(config.outboundAllow);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.outbound.close();
   }
 
   async handle(payload: JobPayload<'callbacks.dispatch'>): Promise<DispatchStats> {
@@ -266,7 +280,9 @@ export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>
     const body = JSON.stringify(events);
     stats.posts++;
     try {
-      const res = await fetch(url, {
+      // Public addresses only (HERALD_OUTBOUND_ALLOW names private ones that may be reached). A
+      // redirect is a failure rather than a second request to wherever it points.
+      const res = await this.outbound.fetch(url, {
         method: 'POST',
         headers: {
           'Content-Type': 'application/json',
@@ -274,8 +290,6 @@ export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>
           [SIGNATURE_HEADER]: signCallbackBody(secret, body),
         },
         body,
-        // A redirect is a failure rather than a second request to wherever it points.
-        redirect: 'manual',
         signal: AbortSignal.timeout(this.options.timeoutMs),
       });
       // The answer's body is of no interest; cancelling it frees the connection.
@@ -284,17 +298,10 @@ export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>
         ? { ok: true }
         : { ok: false, error: `HTTP ${res.status}` };
     } catch (err) {
-      return { ok: false, error: describeError(err) };
+      // A URL that leads to a private or reserved address never will do otherwise: no retries.
+      return { ok: false, error: describeOutboundError(err), permanent: isOutboundRefused(err) };
     }
   }
-}
-
-/** `TimeoutError: …`, `TypeError: fetch failed: connect ECONNREFUSED …` (a timeout is a DOMException). */
-function describeError(err: unknown): string {
-  if (typeof err !== 'object' || err === null) return String(err);
-  const { name, message, cause } = err as { name?: unknown; message?: unknown; cause?: unknown };
-  const why = cause instanceof Error ? `: ${cause.message}` : '';
-  return `${typeof name === 'string' ? name : 'Error'}: ${String(message)}${why}`;
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight. */

@@ -1,3 +1,4 @@
+import { OutboundRefused } from '@herald/platform';
 import type { CallbackEvent } from '@herald/push';
 
 /**
@@ -47,4 +48,17 @@ export function parseCallbackUrl(url: unknown): URL | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A refused address, thrown by OutboundHttp itself or by its lookup inside the connection (as the cause). */
+export function isOutboundRefused(err: unknown): boolean {
+  return err instanceof OutboundRefused || (err instanceof Error && err.cause instanceof OutboundRefused);
+}
+
+/** `TimeoutError: …`, `TypeError: fetch failed: connect ECONNREFUSED …` (a timeout is a DOMException). */
+export function describeOutboundError(err: unknown): string {
+  if (typeof err !== 'object' || err === null) return String(err);
+  const { name, message, cause } = err as { name?: unknown; message?: unknown; cause?: unknown };
+  const why = cause instanceof Error ? `: ${cause.message}` : '';
+  return `${typeof name === 'string' ? name : 'Error'}: ${String(message)}${why}`;
 }

@@ -259,6 +259,40 @@ describe('callbacks.dispatch', () => {
     expect(await pending()).toBe('0');
   });
 
+  it('never POSTs to a private or reserved address unless the operator allows it, and drops those events', async () => {
+    // The test server is on loopback, which the test configuration allows; a deployment does not.
+    const strict = new CallbackDispatchHandler(
+      ctx.db,
+      { ...ctx.config, outboundAllow: [] },
+      { now: () => clock, random: () => 0.5 },
+    );
+    const port = new URL(base).port;
+    const urls = [
+      `${base}/loopback`,
+      `http://localhost:${port}/by-name`,
+      `http://0x7f000001:${port}/hex`,
+      `http://[::ffff:127.0.0.1]:${port}/mapped`,
+      'http://169.254.169.254/latest/meta-data/',
+      'http://10.0.0.5/admin',
+    ];
+    for (const url of urls) {
+      await enqueueCallbackEvents(ctx.db, 'delivered', [
+        { messageId: await message({ url }), deviceId: deviceIds()[0] },
+      ]);
+    }
+    try {
+      expect(await strict.handle({ batchSize: 500 })).toMatchObject({
+        claimed: urls.length,
+        dropped: urls.length,
+        retrying: 0,
+      });
+    } finally {
+      await strict.onModuleDestroy();
+    }
+    expect(received).toHaveLength(0);
+    expect(await pending()).toBe('0');
+  });
+
   it('holds no transaction open while a tenant is slow, and leases what it is sending', async () => {
     const m = await message({ url: `${base}/slow` });
     await enqueueCallbackEvents(ctx.db, 'delivered', [{ messageId: m, deviceId: deviceIds()[0] }]);

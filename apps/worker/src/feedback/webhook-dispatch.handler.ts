@@ -1,6 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
 import type { JobPayload } from '@herald/queue';
 import { MAX_CALLBACK_ATTEMPTS, parseCallbackUrl, retryDelayMs } from '../callbacks/callback-policy';
+import { describeOutboundError } from '../callbacks/callback-policy';
 import { SIGNATURE_HEADER, signCallbackBody } from '../callbacks/callback-signer';
 import type { JobHandler } from '../jobs/job-handler';
 import { PushRuntime } from '../push/push.runtime';
@@ -134,7 +135,8 @@ export class WebhookDispatchHandler implements JobHandler<'feedback.webhooks'> {
       })),
     });
     try {
-      const res = await fetch(url, {
+      // Public addresses only (HERALD_OUTBOUND_ALLOW names private ones that may be reached); no redirects.
+      const res = await this.runtime.outbound.fetch(url, {
         method: 'POST',
         headers: {
           'Content-Type': 'application/json',
@@ -143,13 +145,13 @@ export class WebhookDispatchHandler implements JobHandler<'feedback.webhooks'> {
           [SIGNATURE_HEADER]: signCallbackBody(secret, body),
         },
         body,
-        redirect: 'manual',
         signal: AbortSignal.timeout(TIMEOUT_MS),
       });
-      await res.arrayBuffer().catch(() => undefined);
+      // The answer's body is of no interest (and could be endless): cancelling it frees the connection.
+      await res.body?.cancel().catch(() => undefined);
       return res.ok ? undefined : `http ${res.status}`;
     } catch (err) {
-      return `transport: ${err instanceof Error ? err.message : String(err)}`;
+      return `transport: ${describeOutboundError(err)}`;
     }
   }
 }

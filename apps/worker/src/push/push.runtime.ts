@@ -7,7 +7,7 @@ import type { DataSource } from 'typeorm';
 import { AudienceService } from '@herald/audience';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { EnvelopeCipher } from '@herald/crypto';
-import { REDIS } from '@herald/platform';
+import { OutboundHttp, REDIS } from '@herald/platform';
 import { GatewayDeliveryAdapter, ProviderClientPool } from '@herald/providers';
 import { CredentialStore, type AppCredentials } from '@herald/push';
 import { ShardStatements } from './shard.statements';
@@ -25,6 +25,8 @@ export class PushRuntime implements OnApplicationShutdown {
   readonly gateway: GatewayDeliveryAdapter;
   readonly audience: AudienceService;
   readonly cipher: EnvelopeCipher;
+  /** HTTP to tenants' URLs (the token webhook): public addresses only, unless HERALD_OUTBOUND_ALLOW. */
+  readonly outbound: OutboundHttp;
   /** Shards of multi-shard messages sending at once in this process (`HERALD_SHARD_PARALLELISM`). */
   readonly broadcastSlots: Semaphore;
   /** Claims, ledger pages and shard ends of concurrent shard jobs, each shared as one statement. */
@@ -56,6 +58,7 @@ export class PushRuntime implements OnApplicationShutdown {
     this.statements = new ShardStatements(db);
     this.cipher = new EnvelopeCipher(config.crypto);
     this.credentials = new CredentialStore(db, this.cipher);
+    this.outbound = new OutboundHttp(config.outboundAllow);
   }
 
   /** An app's credentials, decrypted at most every 30 s per process (a rotated key is picked up then). */
@@ -71,6 +74,7 @@ export class PushRuntime implements OnApplicationShutdown {
 
   async onApplicationShutdown(): Promise<void> {
     await this.pool.closeAll();
+    await this.outbound.close();
   }
 }
 
