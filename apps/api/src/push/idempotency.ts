@@ -66,12 +66,20 @@ export function keyConflict(jpushCode = 1003): HeraldError {
   );
 }
 
-/** Inserts the records (unanswered) if absent; in the transaction that writes what they answer for. */
+/**
+ * Inserts the records (unanswered) if absent, or resets one whose time is up (the hourly purge may not
+ * have removed it yet: an expired cid or key is a new one); in the transaction that writes what they
+ * answer for.
+ */
 export async function claimRecords(tx: EntityManager, appId: string, claims: Claim[]): Promise<void> {
   for (const c of claims) {
     await tx.query(
-      `INSERT INTO idempotency_records (app_id, kind, key, expires_at)
-       VALUES ($1, $2, $3, now() + make_interval(secs => $4)) ON CONFLICT DO NOTHING`,
+      `INSERT INTO idempotency_records AS r (app_id, kind, key, expires_at)
+       VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+       ON CONFLICT (app_id, kind, key) DO UPDATE
+         SET request_hash = NULL, status_code = NULL, response = NULL, message_id = NULL,
+             expires_at = excluded.expires_at
+         WHERE r.expires_at <= now()`,
       [appId, c.kind, c.key, c.ttlS],
     );
   }
@@ -92,7 +100,7 @@ export async function findReplay<T>(
   for (const c of claims) {
     const [row] = await db.query<{ request_hash: string | null; response: Record<string, unknown> | null }[]>(
       `SELECT request_hash, response FROM idempotency_records
-        WHERE app_id = $1 AND kind = $2 AND key = $3 ${lock ? 'FOR UPDATE' : ''}`,
+        WHERE app_id = $1 AND kind = $2 AND key = $3 AND expires_at > now() ${lock ? 'FOR UPDATE' : ''}`,
       [appId, c.kind, c.key],
     );
     if (!row) continue;

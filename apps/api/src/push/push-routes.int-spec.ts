@@ -219,4 +219,47 @@ describe('push and schedule routes (real PostgreSQL and Redis)', () => {
       expect(await count('schedules', t)).toBe(1);
     });
   });
+
+  describe('expiry', () => {
+    it('a cid or key whose time is up (not purged yet) is a new one: the request is sent again', async () => {
+      const t = await tenant();
+      const cid = `${t.app.appKey}-00000000-0000-4000-8000-000000000301`;
+      const first = await post(t, '/v3/push', pushBody({ cid }), 'k-exp').expect(200);
+      expect((await post(t, '/v3/push', pushBody({ cid }), 'k-exp').expect(200)).body).toEqual(first.body);
+      await ctx.db.query(
+        `UPDATE idempotency_records SET expires_at = now() - interval '1 second' WHERE app_id = $1`,
+        [t.app.app.id],
+      );
+      const later = await post(t, '/v3/push', pushBody({ cid }), 'k-exp').expect(200);
+      expect(later.body.msg_id).not.toBe(first.body.msg_id);
+      // …and that answer is the one replayed from now on.
+      expect((await post(t, '/v3/push', pushBody({ cid }), 'k-exp').expect(200)).body).toEqual(later.body);
+      const batch = {
+        pushlist: {
+          [`${t.app.appKey}-00000000-0000-4000-8000-000000000302`]: {
+            platform: 'all',
+            target: 'al',
+            notification: { alert: 'hello' },
+          },
+        },
+      };
+      await post(t, '/v3/push/batch/alias/single', batch, 'k-exp-batch').expect(200);
+      await ctx.db.query(
+        `UPDATE idempotency_records SET expires_at = now() - interval '1 second' WHERE app_id = $1 AND key = 'k-exp-batch'`,
+        [t.app.app.id],
+      );
+      // A different body under the expired key is no conflict.
+      const other = {
+        pushlist: {
+          [`${t.app.appKey}-00000000-0000-4000-8000-000000000303`]: {
+            platform: 'all',
+            target: 'al',
+            notification: { alert: 'hello again' },
+          },
+        },
+      };
+      await post(t, '/v3/push/batch/alias/single', other, 'k-exp-batch').expect(200);
+      expect(await count('messages', t)).toBe(4);
+    });
+  });
 });
