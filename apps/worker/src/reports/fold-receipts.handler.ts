@@ -13,7 +13,7 @@ const DEADLOCK = '40P01';
 const DEADLOCK_ATTEMPTS = 3;
 
 export interface FoldResult {
-  /** Receipts marked processed (folded or ignored). */
+  /** Receipts taken off the table (folded, or dropped without effect). */
   processed: number;
   delivered: number;
   clicked: number;
@@ -39,22 +39,32 @@ interface Changed {
  * the ledger and the counters, exactly once. Several workers run it: each claims a batch with
  * `FOR UPDATE SKIP LOCKED`, and in the same transaction updates the ledger rows, counts only the rows
  * whose column it changed (each UPDATE re-checks `… IS NULL` on the latest row version, so a race with
- * another worker or the gateway counts once), queues callback events and marks the batch processed.
+ * another worker or the gateway counts once), queues callback events and deletes the batch: the ledger
+ * holds what a receipt said, nothing reads a folded receipt again, and the table stays as small as the
+ * backlog. A device repeating a folded receipt stores it anew, and folding it again changes nothing
+ * (every column it could set is already set).
  *
  * Receipts only ever update a ledger row the fan-out wrote, so a device cannot inflate the figures of
  * a message that never targeted it, and the fan-out never finds a row it did not expect. A receipt
  * that beats its ledger row (the provider delivered before the shard recorded the send) is left for
  * a later run while the message is still being sent, for at most {@link LEDGER_GRACE}; after that, and
- * for unknown messages or another app's, the receipt is marked processed without effect.
+ * for unknown messages or another app's, the receipt is deleted without effect.
+ *
+ * Earlier versions kept folded receipts, marked `processed_at`; each process deletes those in batches
+ * until none are left ({@link purgeMarked}).
  */
 @Injectable()
 export class FoldReceiptsHandler implements JobHandler<'reports.fold-receipts'> {
   readonly jobName = 'reports.fold-receipts' as const;
   private readonly logger = new Logger('fold-receipts');
 
+  /** Set once a run found no receipt an earlier version marked processed and kept. */
+  private markedPurged = false;
+
   constructor(@InjectDataSource() private readonly db: DataSource) {}
 
   async handle(payload: JobPayload<'reports.fold-receipts'>): Promise<FoldResult> {
+    if (!this.markedPurged) await this.purgeMarked(payload.batchSize);
     const total: FoldResult = { processed: 0, delivered: 0, clicked: 0, dismissed: 0 };
     for (let i = 0; i < MAX_BATCHES; i++) {
       const r = await this.foldBatchWithRetry(payload.batchSize);
@@ -65,6 +75,20 @@ export class FoldReceiptsHandler implements JobHandler<'reports.fold-receipts'> 
       if (r.processed < payload.batchSize) break;
     }
     return total;
+  }
+
+  /**
+   * One batch of the receipts earlier versions marked processed and never deleted. Nothing indexes
+   * them, but while they are most of the table a scan soon finds a batch; once a run finds fewer than a
+   * batch, the table holds only the backlog and this process stops looking.
+   */
+  private async purgeMarked(batchSize: number): Promise<void> {
+    const [, deleted]: [unknown, number] = await this.db.query(
+      `DELETE FROM device_receipts WHERE ctid IN (
+         SELECT ctid FROM device_receipts WHERE processed_at IS NOT NULL LIMIT $1 FOR UPDATE SKIP LOCKED)`,
+      [batchSize],
+    );
+    if (deleted < batchSize) this.markedPurged = true;
   }
 
   /** Lock order against the gateway's writer is not guaranteed; a deadlock victim simply runs again. */
@@ -167,8 +191,8 @@ export class FoldReceiptsHandler implements JobHandler<'reports.fold-receipts'> 
     await enqueueCallbackEvents(m, 'dismissed', ids(dismissed), now);
 
     await m.query(
-      `UPDATE device_receipts r SET processed_at = now()
-         FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS i(message_id, device_id, event)
+      `DELETE FROM device_receipts r
+        USING unnest($1::bigint[], $2::bigint[], $3::text[]) AS i(message_id, device_id, event)
         WHERE r.message_id = i.message_id AND r.device_id = i.device_id AND r.event = i.event`,
       [claimed.map((c) => c.message_id), claimed.map((c) => c.device_id), claimed.map((c) => c.event)],
     );

@@ -242,6 +242,47 @@ describe('reports.fold-receipts (real PostgreSQL)', () => {
     expect((await ledger(msg, a2)).delivered_at).toBeNull();
   });
 
+  it('deletes the receipts it folds or drops, and those earlier versions marked processed, keeping the waiting ones', async () => {
+    const [ios, a1, a2] = t.devices;
+    const done = await message(t);
+    const sending = await message(t, 'sending');
+    await sent(done, [ios, a1]);
+    await receipt(done, ios, 'delivered');
+    await receipt(done, a1, 'opened');
+    await receipt('999999999', a1, 'delivered'); // an unknown message: dropped
+    await receipt(sending, a2, 'delivered'); // its ledger row is not written yet: it waits
+    // What an earlier version left behind: folded, marked, kept.
+    await ctx.db.query(
+      `INSERT INTO device_receipts (message_id, device_id, app_id, event, occurred_at, processed_at, created_at)
+       VALUES ($1, $2, $3, 'dismissed', now() - interval '2 days', now() - interval '2 days', now() - interval '2 days')`,
+      [done, ios.device.id, ios.device.appId],
+    );
+    const fresh = new FoldReceiptsHandler(ctx.db); // a process that has not looked for marked receipts yet
+    expect(await fresh.handle({ batchSize: 100 })).toEqual({
+      processed: 3,
+      delivered: 2,
+      clicked: 1,
+      dismissed: 0,
+    });
+    const left: { message_id: string; device_id: string }[] = await ctx.db.query(
+      `SELECT message_id::text, device_id::text FROM device_receipts`,
+    );
+    expect(left).toEqual([{ message_id: sending, device_id: a2.device.id }]);
+
+    // A repeat of a folded receipt is stored again; folding it again changes nothing.
+    await receipt(done, a1, 'opened');
+    expect(await fresh.handle({ batchSize: 100 })).toEqual({
+      processed: 1,
+      delivered: 0,
+      clicked: 0,
+      dismissed: 0,
+    });
+    expect(await counters(done)).toEqual({
+      apns: { targets: 1, sent: 1, delivered: 1, clicked: 0, dismissed: 0 },
+      fcm: { targets: 1, sent: 1, delivered: 1, clicked: 1, dismissed: 0 },
+    });
+  });
+
   it('queues callback events for the rows it changed, only for messages that asked for a callback', async () => {
     // type 19: delivered (1), clicked (2) and Herald's dismissed (16)
     const [ios, a1] = t.devices;
