@@ -61,8 +61,33 @@ interface Upserted {
   created: boolean;
 }
 
-/** One statement for any number of registrations: one array per column, zipped by `unnest`. */
+/**
+ * The transaction-scoped advisory lock key of one (app, channel, token). Every path that gives a device
+ * a token takes it before writing: an update moves a token in two statements (clear it elsewhere, set it
+ * here), and without the lock a concurrent update or registration of the same token slips between them
+ * and one of the two fails on `devices_token_key` (23505).
+ */
+const tokenLockKey = (appId: string, channel: string, token: string) =>
+  `hashtextextended('token:' || ${appId}::text || ':' || ${channel} || ':' || ${token}, 0)`;
+
+/** Locks the given tokens of one app and channel ($1, $2, $3 text[]), in key order so two lockers cannot deadlock. */
+const LOCK_TOKENS = `
+  SELECT count(pg_advisory_xact_lock(k))::int AS n
+    FROM (SELECT DISTINCT ${tokenLockKey('$1::uuid', '$2::text', 't')} AS k
+            FROM unnest($3::text[]) AS t WHERE t IS NOT NULL ORDER BY k) keys`;
+
+/**
+ * One statement for any number of registrations: one array per column, zipped by `unnest`. The
+ * `token_locks` aggregate takes every row's token lock, in key order, before the first row is written
+ * (the insert reads from its one row); they are held until the statement commits.
+ */
 const UPSERT_DEVICES = `
+  WITH token_locks AS (
+    SELECT count(pg_advisory_xact_lock(k)) AS n
+      FROM (SELECT DISTINCT ${tokenLockKey('l.app_id', 'l.channel', 'l.token')} AS k
+              FROM unnest($1::uuid[], $5::text[], $6::text[]) AS l(app_id, channel, token)
+             WHERE l.token IS NOT NULL ORDER BY k) keys
+  )
   INSERT INTO devices (app_id, registration_id, device_secret_hash, platform, channel, token, apns_environment,
                        language, timezone, country, province, city, app_version, app_version_key, os_version,
                        device_model, token_updated_at, last_seen_at)
@@ -71,7 +96,8 @@ const UPSERT_DEVICES = `
                 $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[],
                 $16::text[])
       AS r(app_id, registration_id, device_secret_hash, platform, channel, token, apns_environment, language,
-           timezone, country, province, city, app_version, app_version_key, os_version, device_model)
+           timezone, country, province, city, app_version, app_version_key, os_version, device_model),
+         token_locks
   ON CONFLICT (app_id, channel, token) WHERE token IS NOT NULL DO UPDATE SET
     device_secret_hash = EXCLUDED.device_secret_hash,
     platform = EXCLUDED.platform,
@@ -215,6 +241,9 @@ export class DeviceService {
       }
       if (input.token !== undefined && input.token !== device.token) {
         if (device.channel === 'gateway') throw invalid('token: gateway devices have no provider token');
+        // The new token, and the one this device gives up: two devices trading tokens at once then
+        // wait for each other here instead of deadlocking on each other's rows.
+        await tx.query(LOCK_TOKENS, [device.appId, device.channel, [input.token, device.token]]);
         // The token moved to this installation: whoever held it before no longer does.
         await tx.query(
           `UPDATE devices SET token = NULL, status = 'invalid', status_reason = 'token_reassigned',

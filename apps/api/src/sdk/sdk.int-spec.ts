@@ -4,8 +4,10 @@ import request from 'supertest';
 import { Like } from 'typeorm';
 import { DeviceEntity, DeviceReceiptEntity } from '@herald/db';
 import {
+  createDevice,
   createTenantFixture,
   createTestContext,
+  type CreatedDevice,
   type TenantFixture,
   type TestContext,
 } from '@herald/testing';
@@ -195,6 +197,61 @@ describe('SDK API (real PostgreSQL and Redis)', () => {
       .expect(200);
     d = await devices().findOneByOrFail({ registrationId: rid });
     expect(d).toMatchObject({ status: 'active', token: 'fresh-token', statusReason: null });
+  });
+
+  describe('a token claimed by two requests at once', () => {
+    // Each race is repeated: the window between clearing a token elsewhere and setting it here is short.
+    const ROUNDS = 12;
+    const fcmDevice = () => createDevice(ctx.db, ctx.config, tenant.app.app, { channel: 'fcm' });
+    const putToken = (d: CreatedDevice, token: string) =>
+      http().put(`/sdk/v1/devices/${d.device.registrationId}`).set('Authorization', d.bearer).send({ token });
+    const holders = (token: string) => devices().findBy({ appId: tenant.app.app.id, token });
+
+    it('two devices updating to one token: both answer 200, one holds it and the other lost it', async () => {
+      for (let i = 0; i < ROUNDS; i++) {
+        const [a, b] = [await fcmDevice(), await fcmDevice()];
+        const token = `moved-${i}-${randomBytes(6).toString('hex')}`;
+        const res = await Promise.all([putToken(a, token), putToken(b, token)]);
+        expect(res.map((r) => r.status)).toEqual([200, 200]);
+        const held = await holders(token);
+        expect(held).toHaveLength(1);
+        const holder = held[0];
+        expect([a.device.id, b.device.id]).toContain(holder.id);
+        const loser = await devices().findOneByOrFail({
+          id: holder.id === a.device.id ? b.device.id : a.device.id,
+        });
+        expect(loser).toMatchObject({ token: null, status: 'invalid', statusReason: 'token_reassigned' });
+      }
+    });
+
+    it('an update and a registration of one token: both answer 200, and one device holds it', async () => {
+      for (let i = 0; i < ROUNDS; i++) {
+        const a = await fcmDevice();
+        const token = `claimed-${i}-${randomBytes(6).toString('hex')}`;
+        const [put, reg] = await Promise.all([
+          putToken(a, token),
+          register({ platform: 'android', channel: 'fcm', token }),
+        ]);
+        expect([put.status, reg.status]).toEqual([200, 200]);
+        expect(await holders(token)).toHaveLength(1);
+      }
+    });
+
+    it('two devices trading tokens at once: both answer 200, and each ends with the other’s', async () => {
+      for (let i = 0; i < ROUNDS; i++) {
+        const [a, b] = [await fcmDevice(), await fcmDevice()];
+        const res = await Promise.all([putToken(a, b.device.token!), putToken(b, a.device.token!)]);
+        expect(res.map((r) => r.status)).toEqual([200, 200]);
+        expect(await devices().findOneByOrFail({ id: a.device.id })).toMatchObject({
+          token: b.device.token,
+          status: 'active',
+        });
+        expect(await devices().findOneByOrFail({ id: b.device.id })).toMatchObject({
+          token: a.device.token,
+          status: 'active',
+        });
+      }
+    });
   });
 
   it('derives the region from a public client address, and leaves private addresses unknown', async () => {
