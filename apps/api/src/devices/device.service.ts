@@ -275,8 +275,12 @@ export class DeviceService {
     });
   }
 
+  /** The device row, then the alias lock: the order `jpushUpdate` takes them in, so the two cannot deadlock. */
   async setAlias(device: DeviceEntity, alias: string | null): Promise<void> {
-    await this.db.transaction((tx) => this.bindAlias(tx, device.appId, device.id, alias));
+    await this.db.transaction(async (tx) => {
+      await this.lockDevice(tx, device.id);
+      await this.bindAlias(tx, device.appId, device.id, alias);
+    });
   }
 
   /** Stored for the pipeline, once per (message, device, event). */
@@ -459,7 +463,10 @@ export class DeviceService {
       .getOneOrFail();
   }
 
-  /** At most ten devices per alias; the per-alias lock makes two concurrent binds count each other. */
+  /**
+   * At most ten devices per alias; the per-alias lock makes two concurrent binds count each other.
+   * Callers hold the device's row lock first (`lockDevice`): one lock order for every path.
+   */
   private async bindAlias(
     tx: EntityManager,
     appId: string,

@@ -46,6 +46,11 @@ class ThrowingController {
     throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
   }
 
+  @Get('sdk/v1/deadlock')
+  deadlock(): never {
+    throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
+  }
+
   @Get('sdk/v1/redis-down')
   redisDown(): never {
     throw new Error("Stream isn't writeable and enableOfflineQueue options is false");
@@ -126,5 +131,11 @@ describe('GlobalExceptionFilter (real HTTP through Nest)', () => {
       error: { code: 1000, message: 'a dependency is unavailable, retry later' },
     });
     await request(app.getHttpServer()).get('/sdk/v1/redis-down').expect(503);
+  });
+
+  it('answers a transaction the database rolled back for a deadlock as 503 with Retry-After', async () => {
+    const res = await request(app.getHttpServer()).get('/sdk/v1/deadlock').expect(503);
+    expect(res.body).toMatchObject({ code: 'unavailable', error_id: expect.any(String) });
+    expect(res.headers['retry-after']).toBe('1');
   });
 });

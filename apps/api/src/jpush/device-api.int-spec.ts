@@ -130,6 +130,22 @@ describe('JPush device, tag and alias APIs (real PostgreSQL and Redis)', () => {
     expect(unknown.body.error).toEqual({ code: 7002, message: expect.stringMatching(/unknown field/) });
   });
 
+  it('sets an alias through this API and the SDK at once without a deadlock: both answer 200', async () => {
+    for (let i = 0; i < 10; i++) {
+      const d = await createDevice(ctx.db, ctx.config, t.app.app, { channel: 'fcm' });
+      const alias = `both_${i}`;
+      const res = await Promise.all([
+        http().post(`/v3/devices/${d.device.registrationId}`).set('Authorization', auth()).send({ alias }),
+        http()
+          .post(`/sdk/v1/devices/${d.device.registrationId}/alias`)
+          .set('Authorization', d.bearer)
+          .send({ alias }),
+      ]);
+      expect(res.map((r) => r.status)).toEqual([200, 200]);
+      expect((await device(d)).alias).toBe(alias);
+    }
+  });
+
   it('lists tags and answers tag membership', async () => {
     expect((await http().get('/v3/tags/').set('Authorization', auth()).expect(200)).body).toEqual({
       tags: ['vip', '北京'],
