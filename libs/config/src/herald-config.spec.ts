@@ -97,9 +97,11 @@ describe('loadConfig', () => {
       HERALD_MASTER_KEY: KEY,
       HERALD_TRUSTED_PROXIES: '10.0.0.1, 192.168.0.0/16,::1',
       HERALD_SDK_REGISTER_PER_APP_PER_MINUTE: '50',
+      HERALD_SDK_DEVICE_PER_MINUTE: '20',
     });
     expect(c.trustedProxies).toEqual(['10.0.0.1', '192.168.0.0/16', '::1']);
-    expect(c.sdk).toEqual({ registerPerMinute: 120, registerPerAppPerMinute: 50 });
+    expect(c.sdk).toEqual({ registerPerMinute: 120, registerPerAppPerMinute: 50, devicePerMinute: 20 });
+    expect(loadConfig({ HERALD_MASTER_KEY: KEY }).sdk.devicePerMinute).toBe(300);
     expect(loadConfig({ HERALD_MASTER_KEY: KEY }).trustedProxies).toEqual([]);
   });
 

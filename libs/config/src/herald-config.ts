@@ -35,7 +35,12 @@ export interface HeraldConfig {
   crypto: { current: MasterKey; previous: MasterKey[] };
   /** `extraCaFile`: NODE_EXTRA_CA_CERTS, also handed to the provider clients (fakes, TLS proxies). */
   providers: { apnsEndpoint?: string; fcmEndpoint?: string; extraCaFile?: string };
-  sdk: { registerPerMinute: number; registerPerAppPerMinute: number };
+  sdk: {
+    registerPerMinute: number;
+    registerPerAppPerMinute: number;
+    /** Authenticated SDK requests (update, tags, alias, receipts) per device per minute. */
+    devicePerMinute: number;
+  };
   /** Proxies whose `X-Forwarded-For` is trusted for the client address (GeoIP, rate limits). */
   trustedProxies: string[];
   /**
@@ -145,6 +150,7 @@ export function loadConfig(env: Env): HeraldConfig {
     sdk: {
       registerPerMinute: e.HERALD_SDK_REGISTER_PER_MINUTE,
       registerPerAppPerMinute: e.HERALD_SDK_REGISTER_PER_APP_PER_MINUTE,
+      devicePerMinute: e.HERALD_SDK_DEVICE_PER_MINUTE,
     },
     trustedProxies: e.HERALD_TRUSTED_PROXIES,
     outboundAllow: e.HERALD_OUTBOUND_ALLOW,

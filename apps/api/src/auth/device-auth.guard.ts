@@ -5,6 +5,7 @@ import { HeraldError } from '@herald/common';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { SecretHasher } from '@herald/crypto';
 import { DeviceEntity } from '@herald/db';
+import { RateLimiter } from '@herald/platform';
 import type { DeviceRequest } from './request-context';
 
 /** `last_seen_at` is refreshed at most this often per device: one write a minute, however busy the device. */
@@ -13,17 +14,22 @@ const SEEN_REFRESH_MS = 60_000;
 /**
  * Device requests: `Authorization: Bearer <registration_id>:<device_secret>`. An authenticated request
  * is SDK API contact, so it refreshes `devices.last_seen_at` (`last_online_time`, the `last_active`
- * filter, active users) when the stored value is older than {@link SEEN_REFRESH_MS}.
+ * filter, active users) when the stored value is older than {@link SEEN_REFRESH_MS}. Each device may make
+ * `HERALD_SDK_DEVICE_PER_MINUTE` of them a minute (counted once authenticated, so nobody can spend
+ * another device's quota); beyond it, 429 `rate_limited` with `Retry-After`.
  */
 @Injectable()
 export class DeviceAuthGuard implements CanActivate {
   private readonly hasher: SecretHasher;
+  private readonly perMinute: number;
 
   constructor(
     @InjectDataSource() private readonly db: DataSource,
     @Inject(HERALD_CONFIG) config: HeraldConfig,
+    private readonly limiter: RateLimiter,
   ) {
     this.hasher = new SecretHasher(config.crypto);
+    this.perMinute = config.sdk.devicePerMinute;
   }
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -45,7 +51,19 @@ export class DeviceAuthGuard implements CanActivate {
     if (pathRid !== undefined && pathRid !== device.registrationId) {
       throw new HeraldError('forbidden', 'a device may only change itself');
     }
-    await this.touch(device);
+    const [hit] = await Promise.all([
+      this.limiter.hit(`sdk:dev:${device.id}`, this.perMinute),
+      this.touch(device),
+    ]);
+    if (!hit.allowed) {
+      throw new HeraldError(
+        'rate_limited',
+        `too many requests from this device: at most ${hit.limit} per minute`,
+        {
+          headers: { 'Retry-After': String(Math.max(1, hit.resetAt - Math.floor(Date.now() / 1000))) },
+        },
+      );
+    }
     req.heraldDevice = device;
     return true;
   }
