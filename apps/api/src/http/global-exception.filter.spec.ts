@@ -23,7 +23,12 @@ class ThrowingController {
     throw new HeraldError('invalid_parameter', 'tag too long', { jpushCode: 7002 });
   }
 
-  @Get(['v3/boom', 'dashboard/v1/boom'])
+  @Get(['v3/devices/missing', 'v3/aliases/full', 'sdk/v1/missing'])
+  deviceApiStatus(): never {
+    throw new HeraldError('not_found', 'no device x in this app', { jpushCode: 7002 });
+  }
+
+  @Get(['v3/boom', 'dashboard/v1/boom', 'v3/devices/boom'])
   boom(): never {
     // the shape of a TypeORM QueryFailedError: it carries the query's parameters
     throw Object.assign(new Error('database password is hunter2'), { parameters: ['device-token-abc'] });
@@ -41,7 +46,7 @@ class ThrowingController {
     });
   }
 
-  @Get(['v3/db-down', 'sdk/v1/db-down'])
+  @Get(['v3/db-down', 'sdk/v1/db-down', 'v3/tags/db-down'])
   dbDown(): never {
     throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
   }
@@ -86,6 +91,23 @@ describe('GlobalExceptionFilter (real HTTP through Nest)', () => {
   it('uses the per-API JPush code a service chose (7xxx for devices)', async () => {
     const res = await request(app.getHttpServer()).get('/v3/tags/bad').expect(400);
     expect(res.body).toEqual({ error: { code: 7002, message: 'tag too long' } });
+  });
+
+  it('answers every 7002 on the device, tag and alias APIs with 400, as JPush documents it', async () => {
+    for (const path of ['/v3/devices/missing', '/v3/aliases/full']) {
+      const res = await request(app.getHttpServer()).get(path).expect(400);
+      expect(res.body).toEqual({ error: { code: 7002, message: 'no device x in this app' } });
+    }
+    const sdk = await request(app.getHttpServer()).get('/sdk/v1/missing').expect(404);
+    expect(sdk.body).toEqual({ code: 'not_found', message: 'no device x in this app' });
+  });
+
+  it('answers its own failures on the device, tag and alias APIs with 7000', async () => {
+    const boom = await request(app.getHttpServer()).get('/v3/devices/boom').expect(500);
+    expect(boom.body).toEqual({ error: { code: 7000, message: 'internal error' } });
+    const down = await request(app.getHttpServer()).get('/v3/tags/db-down').expect(503);
+    expect(down.body).toEqual({ error: { code: 7000, message: 'a dependency is unavailable, retry later' } });
+    expect(down.headers['retry-after']).toBe('1');
   });
 
   it('answers Herald shape with details outside /v3', async () => {

@@ -143,11 +143,20 @@ export class GlobalExceptionFilter implements ExceptionFilter {
     const isJPush = req.path === '/v3' || req.path.startsWith('/v3/');
     const jpushStatus = (ERROR_CODES[shape.code] as { jpushStatus?: number }).jpushStatus;
     if (isJPush && jpushStatus !== undefined) shape.status = jpushStatus;
+    const deviceFamily = isJPush && /^\/v3\/(devices|tags|aliases)(\/|$)/.test(req.path);
     // A body that is not JSON never reaches a controller (no HeraldError with the family's code), so
     // the JPush family comes from the path.
     if (isJPush && shape.code === 'invalid_parameter' && !(exception instanceof HeraldError)) {
       if (req.path.startsWith('/v3/schedules')) shape.jpushCode = 8100;
-      else if (/^\/v3\/(devices|tags|aliases)(\/|$)/.test(req.path)) shape.jpushCode = 7002;
+      else if (deviceFamily) shape.jpushCode = 7002;
+    }
+    // JPush's device API (rest_api_v3_device.md) documents one status per code: 7002 "invalid request"
+    // is 400 — an unknown registration id and an alias already on ten devices included, which Herald
+    // answers 404 and 409 elsewhere — and its own failures are 7000 (a 503 keeps its status and
+    // Retry-After).
+    if (deviceFamily) {
+      if (shape.jpushCode === 7002) shape.status = 400;
+      if (shape.status >= 500) shape.jpushCode = 7000;
     }
     const body = isJPush
       ? { error: { code: shape.jpushCode, message: shape.message } }

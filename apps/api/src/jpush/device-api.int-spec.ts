@@ -81,12 +81,30 @@ describe('JPush device, tag and alias APIs (real PostgreSQL and Redis)', () => {
     expect(bare.body).toEqual({ tags: ['vip'], alias: null, mobile: null });
   });
 
-  it('answers another app’s device with 404, never its data', async () => {
-    const res = await http()
-      .get(`/v3/devices/${other.devices[0].device.registrationId}`)
-      .set('Authorization', auth())
-      .expect(404);
-    expect(res.body.error.code).toBe(7002);
+  it('answers another app’s or an unknown device with 400 and 7002, as JPush documents it, never its data', async () => {
+    for (const rid of [other.devices[0].device.registrationId, 'nosuchdevice']) {
+      const res = await http().get(`/v3/devices/${rid}`).set('Authorization', auth()).expect(400);
+      expect(res.body).toEqual({ error: { code: 7002, message: expect.stringMatching(/^no device/) } });
+      await http().post(`/v3/devices/${rid}`).set('Authorization', auth()).send({ alias: 'x' }).expect(400);
+    }
+  });
+
+  it('refuses an eleventh device on an alias with 400 and 7002', async () => {
+    const bound = [];
+    for (let i = 0; i < 11; i++)
+      bound.push(await createDevice(ctx.db, ctx.config, t.app.app, { channel: 'fcm' }));
+    const res = [];
+    for (const d of bound) {
+      res.push(
+        await http()
+          .post(`/v3/devices/${d.device.registrationId}`)
+          .set('Authorization', auth())
+          .send({ alias: 'eleven' }),
+      );
+    }
+    expect(res.map((r) => r.status)).toEqual([...Array(10).fill(200), 400]);
+    expect(res[10].body).toEqual({ error: { code: 7002, message: 'alias: already bound to 10 devices' } });
+    expect((await device(bound[10])).alias).toBeNull();
   });
 
   it('updates tags, alias and mobile as JPush does, and all or nothing', async () => {
