@@ -205,6 +205,8 @@ export class FoldReceiptsHandler implements JobHandler<'reports.fold-receipts'> 
   /**
    * Sets one time column on the ledger rows that do not have it yet (the earliest receipt's time for
    * a pair) and returns exactly those rows with their channel. `delivered_at` also moves the state.
+   * The time is the device's word, so it is clamped to when it can have happened: not before the send
+   * was recorded (`sent_at`, else the ledger row's creation) and not after now.
    */
   private async stamp(
     m: EntityManager,
@@ -220,7 +222,9 @@ export class FoldReceiptsHandler implements JobHandler<'reports.fold-receipts'> 
            FROM unnest($1::bigint[], $2::bigint[], $3::uuid[], $4::timestamptz[]) AS i(message_id, device_id, app_id, at)
           GROUP BY 1, 2, 3
        )
-       UPDATE deliveries dl SET ${state} ${column} = i.at, updated_at = now()
+       UPDATE deliveries dl
+          SET ${state} ${column} = LEAST(GREATEST(i.at, COALESCE(dl.sent_at, dl.created_at)), now()),
+              updated_at = now()
          FROM input i
         WHERE dl.message_id = i.message_id AND dl.device_id = i.device_id AND dl.app_id = i.app_id
           AND dl.${column} IS NULL

@@ -283,6 +283,40 @@ describe('reports.fold-receipts (real PostgreSQL)', () => {
     });
   });
 
+  it('clamps a receipt’s time to between the recorded send and now', async () => {
+    const [ios, a1, a2] = t.devices;
+    const msg = await message(t);
+    await sent(msg, [ios, a1]); // sent_at: a minute ago
+    // A send still being retried has no sent_at yet: its ledger row's creation bounds it instead.
+    await ctx.db.query(
+      `INSERT INTO deliveries (message_id, device_id, app_id, channel, state, attempts, created_at)
+       VALUES ($1, $2, $3, $4, 'retrying', 1, now() - interval '5 minutes')`,
+      [msg, a2.device.id, a2.device.appId, a2.device.channel],
+    );
+    const [{ sent_at: sentAt, created_at: retryingSince }]: { sent_at: Date; created_at: Date }[] =
+      await ctx.db.query(
+        `SELECT (SELECT sent_at FROM deliveries WHERE message_id = $1 AND device_id = $2) AS sent_at,
+                (SELECT created_at FROM deliveries WHERE message_id = $1 AND device_id = $3) AS created_at`,
+        [msg, ios.device.id, a2.device.id],
+      );
+    const epoch = new Date('1970-01-01T00:00:00Z');
+    const future = new Date('2999-01-01T00:00:00Z');
+    await receipt(msg, ios, 'delivered', epoch);
+    await receipt(msg, ios, 'opened', future);
+    await receipt(msg, a1, 'dismissed', epoch);
+    await receipt(msg, a2, 'delivered', epoch);
+    const before = Date.now();
+    await handler.handle({ batchSize: 100 });
+    const after = Date.now();
+
+    const opened = await ledger(msg, ios);
+    expect(opened.delivered_at).toEqual(sentAt);
+    expect(opened.clicked_at!.getTime()).toBeGreaterThanOrEqual(before - 1000);
+    expect(opened.clicked_at!.getTime()).toBeLessThanOrEqual(after);
+    expect(await ledger(msg, a1)).toMatchObject({ delivered_at: sentAt, dismissed_at: sentAt });
+    expect((await ledger(msg, a2)).delivered_at).toEqual(retryingSince);
+  });
+
   it('queues callback events for the rows it changed, only for messages that asked for a callback', async () => {
     // type 19: delivered (1), clicked (2) and Herald's dismissed (16)
     const [ios, a1] = t.devices;
