@@ -26,11 +26,24 @@ export interface CallbackDispatchOptions {
   timeoutMs: number;
   /** How long claimed events stay invisible to other dispatchers; longer than a batch's POSTs take. */
   leaseMs: number;
-  /** POSTs in flight at once, so one slow tenant does not hold everyone else's events back. */
+  /** POSTs in flight at once; a free lane goes to the app with the fewest in flight. */
   concurrency: number;
+  /** POSTs in flight at once to one URL origin, so one slow host cannot take every lane. */
+  hostConcurrency: number;
+  /** Timeouts from one origin after which a batch sends it nothing more (its events wait, attempts kept). */
+  hostTimeouts: number;
+  /**
+   * Due events (oldest first) among which a batch is shared out across apps, round-robin: each app's
+   * oldest event before any app's second. Bounds the claim's work when a large backlog is due.
+   */
+  claimWindow: number;
   /** Events in one POST; a message with more claimed events gets several POSTs. */
   maxEventsPerPost: number;
-  /** A run claims batch after batch while they come back full, for at most this long. */
+  /**
+   * A run claims batch after batch while they come back full, for at most this long; a batch starts no
+   * POST after it (what is left is due again at once, attempts kept), so a batch ends within
+   * `budgetMs + timeoutMs` however slow the endpoints are.
+   */
   budgetMs: number;
   maxAttempts: number;
   random: () => number;
@@ -41,6 +54,9 @@ const DEFAULTS: CallbackDispatchOptions = {
   timeoutMs: 5_000,
   leaseMs: 5 * 60_000,
   concurrency: 16,
+  hostConcurrency: 4,
+  hostTimeouts: 2,
+  claimWindow: 10_000,
   maxEventsPerPost: 100,
   budgetMs: 10_000,
   maxAttempts: MAX_CALLBACK_ATTEMPTS,
@@ -77,9 +93,22 @@ export interface DispatchStats {
   retrying: number;
   dropped: number;
   filtered: number;
+  /** Not sent this batch (their host kept timing out, or time ran out): rescheduled, attempts kept. */
+  deferred: number;
 }
 
-type Outcome = { ok: true } | { ok: false; error: string; permanent?: boolean };
+type Outcome = { ok: true } | { ok: false; error: string; permanent?: boolean; timedOut?: boolean };
+
+/** One POST's worth of events: one message's, up to `maxEventsPerPost`. */
+interface Post {
+  rows: ClaimedRow[];
+  appId: string;
+  /** The URL's origin, `''` for a URL that is unusable anyway (no request is made). */
+  origin: string;
+}
+
+/** Why a post was not sent: its origin timed out too often this batch, or the batch's time ran out. */
+type Deferral = { post: Post; reason: 'host' | 'deadline'; error?: string };
 
 /**
  * The `callbacks.dispatch` job: POSTs the `callback_events` outbox to each message's `callback.url`.
@@ -89,6 +118,13 @@ type Outcome = { ok: true } | { ok: false; error: string; permanent?: boolean };
  * master secret the push was sent with; any 2xx deletes the events, anything else schedules a retry
  * with exponential backoff until `maxAttempts`. Delivery is at least once: a dispatcher that dies
  * between its POST and the delete leaves the events to be sent again after the lease.
+ *
+ * One tenant's dead or slow endpoint must not hold up the others: a batch is shared out across apps
+ * (each app's oldest due event before any app's second), lanes go to the app with the fewest POSTs in
+ * flight and at most `hostConcurrency` go to one origin; an origin that times out `hostTimeouts` times
+ * gets nothing more this batch (its events wait as long as a failure would, without losing an
+ * attempt), so it costs a batch one timeout rather than one per message; and no POST starts after the
+ * run's budget, so a batch ends within `budgetMs + timeoutMs`.
  */
 @Injectable()
 export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>, OnModuleDestroy {
@@ -113,27 +149,21 @@ export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>
   }
 
   async handle(payload: JobPayload<'callbacks.dispatch'>): Promise<DispatchStats> {
-    const total: DispatchStats = { claimed: 0, posts: 0, delivered: 0, retrying: 0, dropped: 0, filtered: 0 };
+    const total = emptyStats();
     const started = Date.now();
     for (;;) {
-      const stats = await this.dispatchBatch(payload.batchSize);
+      const stats = await this.dispatchBatch(payload.batchSize, started + this.options.budgetMs);
       for (const k of Object.keys(total) as (keyof DispatchStats)[]) total[k] += stats[k];
       if (stats.claimed < payload.batchSize || Date.now() - started >= this.options.budgetMs) return total;
     }
   }
 
-  /** Claims at most `limit` due events, POSTs them and records the outcome. */
-  async dispatchBatch(limit: number): Promise<DispatchStats> {
+  /** Claims at most `limit` due events, POSTs them (none starting after `deadline`), records the outcome. */
+  async dispatchBatch(limit: number, deadline = Date.now() + this.options.budgetMs): Promise<DispatchStats> {
     const now = this.options.now();
     const rows = await this.claim(now, limit);
-    const stats: DispatchStats = {
-      claimed: rows.length,
-      posts: 0,
-      delivered: 0,
-      retrying: 0,
-      dropped: 0,
-      filtered: 0,
-    };
+    const stats = emptyStats();
+    stats.claimed = rows.length;
     if (rows.length === 0) return stats;
 
     const done: string[] = [];
@@ -151,19 +181,24 @@ export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>
       else groups.set(row.message_id, [row]);
     }
 
-    const posts: ClaimedRow[][] = [];
+    const posts: Post[] = [];
     for (const group of groups.values()) {
+      const origin = parseCallbackUrl(group[0].callback?.url)?.origin ?? '';
       for (let i = 0; i < group.length; i += this.options.maxEventsPerPost) {
-        posts.push(group.slice(i, i + this.options.maxEventsPerPost));
+        posts.push({
+          rows: group.slice(i, i + this.options.maxEventsPerPost),
+          appId: group[0].app_id,
+          origin,
+        });
       }
     }
     const secrets = new Map<string, string | Error>();
-    await runLimited(posts, this.options.concurrency, async (batch) => {
+    const deferred = await runFairly(posts, { ...this.options, deadline }, async ({ rows: batch }) => {
       const outcome = await this.post(batch, secrets, stats);
       if (outcome.ok) {
         for (const r of batch) done.push(r.id);
         stats.delivered += batch.length;
-        return;
+        return outcome;
       }
       const head = batch[0];
       if (outcome.permanent) {
@@ -173,10 +208,32 @@ export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>
           { msgId: head.message_id, appId: head.app_id, events: batch.length, error: outcome.error },
           'callback cannot be sent: events dropped',
         );
-        return;
+        return outcome;
       }
       for (const r of batch) failed.push({ row: r, error: outcome.error });
+      return outcome;
     });
+    // One line per host set aside, one for what the deadline left over.
+    const setAside = new Map<
+      string,
+      { origin?: string; appIds: Set<string>; events: number; reason: string }
+    >();
+    for (const d of deferred) {
+      stats.deferred += d.post.rows.length;
+      const key = d.reason === 'host' ? `host ${d.post.origin}` : 'deadline';
+      const s = setAside.get(key) ?? {
+        ...(d.reason === 'host' ? { origin: d.post.origin } : {}),
+        appIds: new Set<string>(),
+        events: 0,
+        reason: d.error ?? 'the batch ran out of time',
+      };
+      s.appIds.add(d.post.appId);
+      s.events += d.post.rows.length;
+      setAside.set(key, s);
+    }
+    for (const s of setAside.values()) {
+      this.logger.warn({ ...s, appIds: [...s.appIds] }, 'callbacks not sent this batch: rescheduled');
+    }
 
     const retry = failed.filter((f) => f.row.attempts + 1 < this.options.maxAttempts);
     const givenUp = failed.filter((f) => f.row.attempts + 1 >= this.options.maxAttempts);
@@ -201,6 +258,27 @@ export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>
     if (done.length > 0) {
       await this.db.query(`DELETE FROM callback_events WHERE id = ANY($1::bigint[])`, [done]);
     }
+    // Deferred events were not sent: their attempts stay. A host that kept timing out is left alone for
+    // as long as a failure would have made them wait; what the deadline left over is due again at once.
+    const later = deferred.flatMap((d) =>
+      d.post.rows.map((r) => ({
+        id: r.id,
+        at:
+          d.reason === 'host'
+            ? new Date(now.getTime() + retryDelayMs(r.attempts + 1, this.options.random))
+            : now,
+        error: d.error ?? null,
+      })),
+    );
+    if (later.length > 0) {
+      await this.db.query(
+        `UPDATE callback_events e
+            SET next_attempt_at = u.next_at, last_error = coalesce(u.error, e.last_error)
+           FROM unnest($1::bigint[], $2::timestamptz[], $3::text[]) AS u(id, next_at, error)
+          WHERE e.id = u.id`,
+        [later.map((l) => l.id), later.map((l) => l.at), later.map((l) => l.error?.slice(0, 500) ?? null)],
+      );
+    }
     if (retry.length > 0) {
       await this.db.query(
         `UPDATE callback_events e
@@ -218,17 +296,29 @@ export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>
   }
 
   /**
-   * One statement, so its own short transaction: due events (the `(next_attempt_at, id)` index order)
-   * are locked, skipped when another dispatcher holds them, and leased by moving `next_attempt_at`.
+   * One statement, so its own short transaction: among the oldest `claimWindow` due events (the
+   * `(next_attempt_at, id)` index order), each app's are numbered by age and taken round-robin — every
+   * app's first, then every app's second, … — so an app with a backlog cannot keep another's events out
+   * of the batch. They are locked, skipped when another dispatcher holds them (the LIMIT counts only the
+   * rows locked), and leased by moving `next_attempt_at`. The window function cannot sit beside FOR
+   * UPDATE, hence the join back to the table; the due test is repeated there so that a row leased by a
+   * dispatcher that committed after this statement's snapshot fails the recheck and is skipped.
    */
   private async claim(now: Date, limit: number): Promise<ClaimedRow[]> {
     return this.db.query<ClaimedRow[]>(
-      `WITH due AS (
-         SELECT id FROM callback_events
-          WHERE next_attempt_at <= $1
-          ORDER BY next_attempt_at, id
+      `WITH ranked AS (
+         SELECT id, next_attempt_at,
+                row_number() OVER (PARTITION BY app_id ORDER BY next_attempt_at, id) AS turn
+           FROM (SELECT id, app_id, next_attempt_at FROM callback_events
+                  WHERE next_attempt_at <= $1
+                  ORDER BY next_attempt_at, id
+                  LIMIT $4) head
+       ), due AS (
+         SELECT e.id FROM ranked r JOIN callback_events e ON e.id = r.id
+          WHERE e.next_attempt_at <= $1
+          ORDER BY r.turn, r.next_attempt_at, r.id
           LIMIT $2
-          FOR UPDATE SKIP LOCKED
+          FOR UPDATE OF e SKIP LOCKED
        ), claimed AS (
          UPDATE callback_events e SET next_attempt_at = $3
            FROM due WHERE e.id = due.id
@@ -241,7 +331,12 @@ export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>
          JOIN messages m ON m.id = c.message_id
          LEFT JOIN deliveries d ON d.message_id = c.message_id AND d.device_id = c.device_id
         ORDER BY c.id`,
-      [now, limit, new Date(now.getTime() + this.options.leaseMs)],
+      [
+        now,
+        limit,
+        new Date(now.getTime() + this.options.leaseMs),
+        Math.max(2 * limit, this.options.claimWindow),
+      ],
     );
   }
 
@@ -299,16 +394,121 @@ export class CallbackDispatchHandler implements JobHandler<'callbacks.dispatch'>
         : { ok: false, error: `HTTP ${res.status}` };
     } catch (err) {
       // A URL that leads to a private or reserved address never will do otherwise: no retries.
-      return { ok: false, error: describeOutboundError(err), permanent: isOutboundRefused(err) };
+      return {
+        ok: false,
+        error: describeOutboundError(err),
+        permanent: isOutboundRefused(err),
+        // The abort of `AbortSignal.timeout`: a DOMException, which is not always `instanceof Error`.
+        timedOut: (err as { name?: unknown } | null)?.name === 'TimeoutError',
+      };
     }
   }
 }
 
-/** Runs `fn` over `items` with at most `limit` calls in flight. */
-async function runLimited<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await fn(items[next++]);
+function emptyStats(): DispatchStats {
+  return { claimed: 0, posts: 0, delivered: 0, retrying: 0, dropped: 0, filtered: 0, deferred: 0 };
+}
+
+/**
+ * Sends `posts` through `send` with at most `concurrency` in flight and at most `hostConcurrency` to one
+ * origin. A free lane goes to the app with the fewest POSTs in flight (then the fewest started), so every
+ * app's first POST starts before any app's second and an app with many slow endpoints holds its share
+ * of the lanes only while others have POSTs waiting; one origin's posts go in claim order. An origin
+ * that has timed out gets one lane, one with `hostTimeouts` timeouts no more POSTs, and none starts
+ * after `deadline`: what was not sent is returned.
+ */
+async function runFairly(
+  posts: Post[],
+  o: Pick<CallbackDispatchOptions, 'concurrency' | 'hostConcurrency' | 'hostTimeouts' | 'timeoutMs'> & {
+    deadline: number;
+  },
+  send: (post: Post) => Promise<Outcome>,
+): Promise<Deferral[]> {
+  // app → origin → its posts waiting, both maps in claim order.
+  const waiting = new Map<string, Map<string, Post[]>>();
+  for (const p of posts) {
+    const byOrigin = waiting.get(p.appId) ?? new Map<string, Post[]>();
+    waiting.set(p.appId, byOrigin);
+    const q = byOrigin.get(p.origin);
+    if (q) q.push(p);
+    else byOrigin.set(p.origin, [p]);
+  }
+  const appInFlight = new Map<string, number>();
+  const appStarted = new Map<string, number>();
+  const originInFlight = new Map<string, number>();
+  const originTimeouts = new Map<string, number>();
+  const deferred: Deferral[] = [];
+  const bump = (m: Map<string, number>, k: string, by: number) => m.set(k, (m.get(k) ?? 0) + by);
+  const isDown = (origin: string) => origin !== '' && (originTimeouts.get(origin) ?? 0) >= o.hostTimeouts;
+  // An origin that has timed out once gets one lane: the POSTs still in flight to it (usually timing out
+  // together) tell whether it is down before another one starts.
+  const capacity = (origin: string) => ((originTimeouts.get(origin) ?? 0) > 0 ? 1 : o.hostConcurrency);
+
+  /** Takes the next post to start, setting aside (deferring) what must not be sent any more. */
+  const next = (): Post | undefined => {
+    const late = Date.now() >= o.deadline;
+    let best: { app: string; origin: string; load: number; started: number } | undefined;
+    for (const [app, byOrigin] of waiting) {
+      for (const [origin, q] of byOrigin) {
+        if (isDown(origin)) {
+          const times = originTimeouts.get(origin);
+          const error = `not sent: ${origin} timed out ${times} times in this batch (${o.timeoutMs} ms each)`;
+          for (const post of q) deferred.push({ post, reason: 'host', error });
+          byOrigin.delete(origin);
+        } else if (late) {
+          for (const post of q) deferred.push({ post, reason: 'deadline' });
+          byOrigin.delete(origin);
+        }
+      }
+      if (byOrigin.size === 0) {
+        waiting.delete(app);
+        continue;
+      }
+      const load = appInFlight.get(app) ?? 0;
+      const started = appStarted.get(app) ?? 0;
+      if (best && (best.load < load || (best.load === load && best.started <= started))) continue;
+      for (const origin of byOrigin.keys()) {
+        if (origin === '' || (originInFlight.get(origin) ?? 0) < capacity(origin)) {
+          best = { app, origin, load, started };
+          break;
+        }
+      }
+    }
+    if (!best) return undefined;
+    const byOrigin = waiting.get(best.app)!;
+    const q = byOrigin.get(best.origin)!;
+    const post = q.shift()!;
+    if (q.length === 0) byOrigin.delete(best.origin);
+    if (byOrigin.size === 0) waiting.delete(best.app);
+    return post;
   };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+
+  await new Promise<void>((resolve, reject) => {
+    let inFlight = 0;
+    const pump = () => {
+      for (let post = inFlight < o.concurrency ? next() : undefined; post;) {
+        const { appId, origin } = post;
+        inFlight++;
+        bump(appInFlight, appId, 1);
+        bump(appStarted, appId, 1);
+        bump(originInFlight, origin, 1);
+        send(post).then(
+          (outcome) => {
+            inFlight--;
+            bump(appInFlight, appId, -1);
+            bump(originInFlight, origin, -1);
+            if (!outcome.ok && outcome.timedOut) bump(originTimeouts, origin, 1);
+            pump();
+          },
+          (err: unknown) => reject(err instanceof Error ? err : new Error(String(err))),
+        );
+        post = inFlight < o.concurrency ? next() : undefined;
+      }
+      // With nothing in flight every origin is free, so next() has started or set aside every post.
+      // Otherwise what waits has a busy origin, and a POST's end calls pump() again.
+      if (inFlight === 0) resolve();
+    };
+    pump();
+  });
+  return deferred;
 }

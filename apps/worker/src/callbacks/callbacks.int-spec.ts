@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { EnvelopeCipher } from '@herald/crypto';
 import { enqueueCallbackEvents } from '@herald/push';
 import {
+  createApp,
   createTenantFixture,
   createTestContext,
+  type CreatedApp,
   type TenantFixture,
   type TestContext,
 } from '@herald/testing';
@@ -18,17 +20,24 @@ import {
 /** The tenant's endpoint: a real HTTP server recording every POST, answering as `respond` says. */
 interface Received {
   path: string;
+  /** `Date.now()` when the request was read. */
+  at: number;
   headers: IncomingHttpHeaders;
   raw: string;
   events: CallbackBodyEvent[];
 }
 let server: Server;
 let base: string;
+/** Black holes: endpoints that accept the connection and the request but never answer. */
+const deadServers: Server[] = [];
+const dead: string[] = [];
+let deadHits = 0;
 let received: Received[] = [];
 let respond: (req: Received, res: ServerResponse) => void = (_req, res) => res.writeHead(200).end('ok');
 
 let ctx: TestContext;
 let fx: TenantFixture;
+let other: CreatedApp;
 let cipher: EnvelopeCipher;
 let clock = new Date('2026-01-01T00:00:00Z');
 
@@ -38,6 +47,7 @@ beforeAll(async () => {
   fx = await createTenantFixture(ctx.db, ctx.config, {
     devices: [{ channel: 'gateway' }, { channel: 'apns' }, { channel: 'fcm' }],
   });
+  other = await createApp(ctx.db, ctx.config, fx.tenant);
   server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -45,6 +55,7 @@ beforeAll(async () => {
       const raw = Buffer.concat(chunks).toString('utf8');
       const r = {
         path: req.url ?? '',
+        at: Date.now(),
         headers: req.headers,
         raw,
         events: JSON.parse(raw) as CallbackBodyEvent[],
@@ -55,16 +66,25 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  for (let i = 0; i < 5; i++) {
+    const s = createServer(() => void deadHits++);
+    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+    deadServers.push(s);
+    dead.push(`http://127.0.0.1:${(s.address() as AddressInfo).port}`);
+  }
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise((r) => server.close(r));
+  for (const s of [server, ...deadServers]) {
+    s.closeAllConnections();
+    await new Promise((r) => s.close(r));
+  }
   await ctx.close();
 });
 
 beforeEach(async () => {
   received = [];
+  deadHits = 0;
   respond = (_req, res) => res.writeHead(200).end('ok');
   clock = new Date(Date.now() + 60_000);
   await ctx.db.query(`DELETE FROM callback_events`);
@@ -104,6 +124,15 @@ async function rawEvent(
   );
 }
 
+/** A `delivered` event for each message (in that order), as if from the first device. */
+async function eventsFor(appId: string, messageIds: string[], at = new Date('2026-01-01T00:00:00Z')) {
+  await ctx.db.query(
+    `INSERT INTO callback_events (app_id, message_id, device_id, registration_id, event, occurred_at)
+     SELECT $1, m, $3, $4, 'delivered', $5 FROM unnest($2::bigint[]) AS m`,
+    [appId, messageIds, fx.devices[0].device.id, rid(0), at],
+  );
+}
+
 const pending = async () =>
   (await ctx.db.query<{ count: string }[]>(`SELECT count(*) FROM callback_events`))[0].count;
 
@@ -130,7 +159,15 @@ describe('callbacks.dispatch', () => {
 
     const stats = await handler().handle({ batchSize: 500 });
 
-    expect(stats).toEqual({ claimed: 4, posts: 2, delivered: 4, retrying: 0, dropped: 0, filtered: 0 });
+    expect(stats).toEqual({
+      claimed: 4,
+      posts: 2,
+      delivered: 4,
+      retrying: 0,
+      dropped: 0,
+      filtered: 0,
+      deferred: 0,
+    });
     expect(received.map((r) => r.path).sort()).toEqual(['/hook/a?k=1', '/hook/b']);
     const toA = received.find((r) => r.path.startsWith('/hook/a'))!;
     const toB = received.find((r) => r.path === '/hook/b')!;
@@ -342,5 +379,94 @@ describe('callbacks.dispatch', () => {
     expect(two.claimed).toBeGreaterThan(0);
     for (const r of received) expect(new Set(r.events.map((e) => e.msg_id)).size).toBe(1);
     expect(await pending()).toBe('0');
+  });
+  it("claims fairly across apps: one app's backlog keeps no other app's events out of a batch", async () => {
+    const flood: string[] = [];
+    for (let i = 0; i < 30; i++) flood.push(await message({ url: `${base}/flood/${i}` }));
+    await eventsFor(fx.app.app.id, flood);
+    const quiet = await message({ url: `${base}/quiet` }, other.app.id);
+    await eventsFor(other.app.id, [quiet]); // queued last, behind all 30 of the other app's
+
+    expect(await handler().dispatchBatch(10)).toMatchObject({ claimed: 10, posts: 10, delivered: 10 });
+    expect(received.map((r) => r.path)).toContain('/quiet');
+    expect(received.filter((r) => r.path.startsWith('/flood/'))).toHaveLength(9);
+    expect(await pending()).toBe('21');
+  });
+
+  it('a dead endpoint costs a batch one timeout and holds up no other app', async () => {
+    const timeoutMs = 800;
+    const doomed: string[] = [];
+    for (let i = 0; i < 64; i++) doomed.push(await message({ url: `${dead[0]}/hook/${i}` }));
+    await eventsFor(fx.app.app.id, doomed);
+    const fine = await message({ url: `${base}/fine` }, other.app.id);
+    await eventsFor(other.app.id, [fine]);
+
+    const started = Date.now();
+    const stats = await handler({ timeoutMs, hostConcurrency: 4 }).dispatchBatch(500);
+    const took = Date.now() - started;
+
+    // The other app's POST went out at once, not after the dead endpoint's timeouts…
+    expect(received.map((r) => r.path)).toEqual(['/fine']);
+    expect(received[0].at - started).toBeLessThan(timeoutMs);
+    // …and the batch waited for one round of timeouts, not 64 / 16 of them.
+    expect(took).toBeLessThan(2 * timeoutMs);
+    expect(deadHits).toBe(4);
+    expect(stats).toEqual({
+      claimed: 65,
+      posts: 5,
+      delivered: 1,
+      retrying: 4,
+      dropped: 0,
+      filtered: 0,
+      deferred: 60,
+    });
+
+    // The four sent are failed attempts; the rest were not sent and lost no attempt, waiting as long.
+    const rows = await ctx.db.query<{ attempts: number; next_attempt_at: Date; last_error: string }[]>(
+      `SELECT attempts, next_attempt_at, last_error FROM callback_events ORDER BY attempts DESC, id`,
+    );
+    expect(rows).toHaveLength(64);
+    const retryAt = new Date(clock.getTime() + 30_000);
+    for (const r of rows.slice(0, 4)) {
+      expect(r).toEqual({
+        attempts: 1,
+        next_attempt_at: retryAt,
+        last_error: expect.stringMatching(/^TimeoutError/),
+      });
+    }
+    for (const r of rows.slice(4)) {
+      expect(r).toEqual({
+        attempts: 0,
+        next_attempt_at: retryAt,
+        last_error: expect.stringMatching(/^not sent: .* timed out/),
+      });
+    }
+  });
+
+  it('an app with many slow endpoints gets its share of lanes, and the batch ends on time', async () => {
+    const timeoutMs = 600;
+    const doomed: string[] = [];
+    for (let i = 0; i < 20; i++) doomed.push(await message({ url: `${dead[i % dead.length]}/hook/${i}` }));
+    await eventsFor(fx.app.app.id, doomed);
+    const fine: string[] = [];
+    for (let i = 0; i < 3; i++) fine.push(await message({ url: `${base}/fine/${i}` }, other.app.id));
+    await eventsFor(other.app.id, fine);
+
+    const started = Date.now();
+    const stats = await handler({ timeoutMs, concurrency: 4, budgetMs: 200 }).dispatchBatch(500);
+    const took = Date.now() - started;
+
+    expect(received.map((r) => r.path).sort()).toEqual(['/fine/0', '/fine/1', '/fine/2']);
+    for (const r of received) expect(r.at - started).toBeLessThan(timeoutMs);
+    // Four lanes, one round of timeouts; what had not started by the deadline waits for the next run.
+    expect(took).toBeLessThan(2 * timeoutMs);
+    expect(stats).toMatchObject({ claimed: 23, delivered: 3, retrying: deadHits, dropped: 0 });
+    expect(deadHits).toBeLessThanOrEqual(4);
+    expect(stats.deferred).toBe(20 - deadHits);
+    const [due] = await ctx.db.query<{ count: string }[]>(
+      `SELECT count(*) FROM callback_events WHERE attempts = 0 AND next_attempt_at <= $1`,
+      [clock],
+    );
+    expect(due.count).toBe(String(20 - deadHits));
   });
 });
