@@ -448,8 +448,13 @@ describe('options', () => {
 
 describe("a unicast's shard end", () => {
   it('rides with its last page only when nothing of the page is written after it', async () => {
-    const t = await tenantWith([{ channel: 'gateway' }, { channel: 'apns', platform: 'ios' }]);
-    const [gw, ios] = t.devices.map((d) => d.device.registrationId);
+    const t = await tenantWith([
+      { channel: 'gateway' },
+      { channel: 'apns', platform: 'ios' },
+      { channel: 'apns', platform: 'ios' },
+    ]);
+    const [gw, ios, gone] = t.devices.map((d) => d.device.registrationId);
+    apns.script(t.devices[2].device.token!, APNS_SCRIPTS.unregistered(Date.now() - 1000));
     // Observed, not replaced: the shard ends the worker records on their own (after the page).
     const ends = jest.spyOn(worker.get(PushRuntime).statements.ends, 'submit');
     const endedApart = (msgId: string) => ends.mock.calls.some(([end]) => end.messageId === msgId);
@@ -462,8 +467,8 @@ describe("a unicast's shard end", () => {
       });
       expect(await settled(plain.body.msg_id)).toBe('completed');
       expect(endedApart(plain.body.msg_id)).toBe(false);
-      // Callback events are written after the page's statement: the end waits for them, so whoever
-      // sees the message completed finds its "sent" event already queued.
+      // Callback events are written in the page's statement: the message completes in it, and whoever
+      // sees it completed finds its "sent" event already queued.
       const called = await push(t, {
         platform: 'all',
         audience: { registration_id: [gw] },
@@ -471,22 +476,126 @@ describe("a unicast's shard end", () => {
         callback: { url: 'http://127.0.0.1:9/herald-callback', type: 8 },
       });
       expect(await settled(called.body.msg_id)).toBe('completed');
-      expect(endedApart(called.body.msg_id)).toBe(true);
+      expect(endedApart(called.body.msg_id)).toBe(false);
       const events = await ctx.db.query<{ event: string }[]>(
         `SELECT event FROM callback_events WHERE message_id = $1`,
         [called.body.msg_id],
       );
       expect(events.map((e) => e.event)).toEqual(['sent']);
-      // A badge is written after it too.
+      // A badge is written in it too.
       const badged = await push(t, {
         platform: 'all',
         audience: { registration_id: [ios] },
         notification: { ios: { alert: 'c', badge: '+1' } },
       });
       expect(await settled(badged.body.msg_id)).toBe('completed');
-      expect(endedApart(badged.body.msg_id)).toBe(true);
+      expect(endedApart(badged.body.msg_id)).toBe(false);
+      // An invalid token goes to the feedback queue after it: the end waits for the enqueue, so a
+      // failed enqueue leaves the shard open for a redelivered job to hand the token again.
+      const invalid = await push(t, {
+        platform: 'all',
+        audience: { registration_id: [gone] },
+        notification: { ios: { alert: 'd' } },
+      });
+      expect(await settled(invalid.body.msg_id)).toBe('completed');
+      expect(endedApart(invalid.body.msg_id)).toBe(true);
     } finally {
       ends.mockRestore();
+    }
+  });
+});
+
+describe('a shard job that fails right after its page is recorded', () => {
+  it('loses nothing of the page when BullMQ runs it again: feedback, callbacks, badges, pushed-out entries', async () => {
+    const t = await tenantWith([{ channel: 'apns' }, { channel: 'apns' }, { channel: 'gateway' }]);
+    const [ok, gone, gw] = t.devices;
+    apns.script(gone.device.token!, APNS_SCRIPTS.unregistered(Date.now() - 1000));
+    // An earlier push whose gateway copy expires unread: the next push's inbox insert purges it and
+    // reports it, once, for the worker to record.
+    const early = await push(t, {
+      platform: 'all',
+      audience: { registration_id: [gw.device.registrationId] },
+      message: { msg_content: 'early' },
+      options: { time_to_live: 1 },
+    });
+    const earlyId = early.body.msg_id as string;
+    expect(await settled(earlyId)).toBe('completed');
+    await new Promise((r) => setTimeout(r, 1_200));
+
+    // The worker "dies" right after the page's ledger statement commits: the job fails, and BullMQ
+    // runs it again as a redelivered shard that skips every device the ledger holds.
+    const runtime = worker.get(PushRuntime);
+    const outcomes = runtime.statements.outcomes;
+    const record = outcomes.submit.bind(outcomes);
+    let crashes = 0;
+    const spy = jest.spyOn(outcomes, 'submit').mockImplementation(async (page) => {
+      const sent = await record(page);
+      if (page.appId === t.app.app.id && page.rows.length > 0 && crashes++ === 0) {
+        throw new Error('worker died after the ledger statement');
+      }
+      return sent;
+    });
+    // Callback events stay in the outbox for this test to read (no dispatcher takes them meanwhile).
+    const callbacksQueue = worker.get(QueueService).queue('callbacks');
+    await callbacksQueue.pause();
+    try {
+      const res = await push(t, {
+        platform: 'all',
+        audience: 'all',
+        notification: { alert: 'again', ios: { badge: '+1' } },
+        callback: { url: 'http://127.0.0.1:9/herald-callback', type: 8 },
+      });
+      const id = res.body.msg_id as string;
+      expect(await settled(id)).toBe('completed');
+      expect(crashes).toBeGreaterThan(0);
+      const [shard] = await ctx.db.query<{ attempts: number }[]>(
+        `SELECT attempts FROM message_shards WHERE message_id = $1`,
+        [id],
+      );
+      expect(shard.attempts).toBe(2);
+
+      // Sent once, counted once.
+      expect(apnsTo(id).map((r) => r.token)).toHaveLength(2);
+      expect(await counters(id)).toEqual({
+        apns: { targets: 2, sent: 1, failed: 1 },
+        gateway: { targets: 1, sent: 1, failed: 0 },
+      });
+      // The "sent" callback events of the page.
+      const events = await ctx.db.query<{ device_id: string; event: string }[]>(
+        `SELECT device_id::text, event FROM callback_events WHERE message_id = $1 ORDER BY device_id`,
+        [id],
+      );
+      expect(events).toEqual(
+        [ok, gw]
+          .map((d) => ({ device_id: d.device.id, event: 'sent' }))
+          .sort((a, b) => Number(a.device_id) - Number(b.device_id)),
+      );
+      // The stored badge APNs was sent.
+      const [{ badge }] = await ctx.db.query<{ badge: number }[]>(`SELECT badge FROM devices WHERE id = $1`, [
+        ok.device.id,
+      ]);
+      expect(badge).toBe(1);
+      // The earlier message's copy the push purged from the inbox: failed as expired, counted once.
+      const [dropped] = await ctx.db.query<{ state: string; reason: string }[]>(
+        `SELECT state, reason FROM deliveries WHERE message_id = $1 AND device_id = $2`,
+        [earlyId, gw.device.id],
+      );
+      expect(dropped).toEqual({ state: 'expired', reason: 'expired' });
+      expect(await counters(earlyId)).toEqual({ gateway: { targets: 1, sent: 0, failed: 1 } });
+      // The 410 reached the feedback queue: the device is invalidated.
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const [{ status }] = await ctx.db.query<{ status: string }[]>(
+          `SELECT status FROM devices WHERE id = $1`,
+          [gone.device.id],
+        );
+        if (status === 'invalid') break;
+        if (Date.now() > deadline) throw new Error(`device with the 410 still ${status}`);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      spy.mockRestore();
+      await callbacksQueue.resume();
     }
   });
 });

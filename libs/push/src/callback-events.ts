@@ -10,7 +10,24 @@ export type CallbackEvent = 'sent' | 'delivered' | 'clicked' | 'dismissed';
  * means 3. The callbacks worker (`apps/worker/src/callbacks/callback-policy.ts`) applies the same mask;
  * filtering here too keeps a broadcast from writing a `sent` row per device nobody asked for.
  */
-const TYPE_BIT: Record<CallbackEvent, number> = { delivered: 1, clicked: 2, sent: 8, dismissed: 16 };
+export const CALLBACK_TYPE_BIT: Record<CallbackEvent, number> = {
+  delivered: 1,
+  clicked: 2,
+  sent: 8,
+  dismissed: 16,
+};
+
+/**
+ * The SQL of a message's `callback.type` mask, given the SQL of that jsonb value (`request #>
+ * '{callback,type}'`): the number when it is a whole number in int range, else 3. For the statements
+ * that queue events themselves (the ledger statement's `sent` events).
+ */
+export function callbackTypeMaskSql(type: string): string {
+  return `(CASE WHEN jsonb_typeof(${type}) <> 'number' THEN 3
+                  WHEN ${type}::numeric BETWEEN 0 AND 2147483647 AND mod(${type}::numeric, 1) = 0
+                  THEN ${type}::numeric::bigint
+                  ELSE 3 END)`;
+}
 
 /**
  * Queues callback events for ledger changes, keeping only messages that asked for a `callback`
@@ -33,11 +50,8 @@ export async function enqueueCallbackEvents(
        JOIN messages m ON m.id = i.message_id AND m.request ? 'callback'
        JOIN devices d ON d.id = i.device_id AND d.app_id = m.app_id
        CROSS JOIN LATERAL (SELECT m.request #> '{callback,type}' AS t) c
-      WHERE (CASE WHEN jsonb_typeof(c.t) <> 'number' THEN 3
-                  WHEN c.t::numeric BETWEEN 0 AND 2147483647 AND mod(c.t::numeric, 1) = 0
-                  THEN c.t::numeric::bigint
-                  ELSE 3 END) & $5 <> 0
+      WHERE ${callbackTypeMaskSql('c.t')} & $5 <> 0
      ON CONFLICT (message_id, device_id, event) DO NOTHING`,
-    [rows.map((r) => r.messageId), rows.map((r) => r.deviceId), event, at, TYPE_BIT[event]],
+    [rows.map((r) => r.messageId), rows.map((r) => r.deviceId), event, at, CALLBACK_TYPE_BIT[event]],
   );
 }

@@ -1,7 +1,13 @@
 export type { CallbackSpec, PayloadSizes, PushOptions, PushSpec } from './push.types';
 export { PushComposer, type Composed, type ComposedApns, type ComposedGateway } from './composer';
 export { CredentialStore, type AppCredentials, type StoredApns, type StoredFcm } from './credential.store';
-export { enqueueCallbackEvents, type CallbackEvent, type SqlRunner } from './callback-events';
+export {
+  CALLBACK_TYPE_BIT,
+  callbackTypeMaskSql,
+  enqueueCallbackEvents,
+  type CallbackEvent,
+  type SqlRunner,
+} from './callback-events';
 export { recordDropped, type DroppedReason } from './dropped-entries';
 export {
   insertMessage,

@@ -1,6 +1,7 @@
 import type { Channel } from '@herald/audience';
 import type { DataSource } from 'typeorm';
 import { preparedQuery } from '@herald/db';
+import { CALLBACK_TYPE_BIT, callbackTypeMaskSql } from '@herald/push';
 
 export type LedgerState = 'sent' | 'failed' | 'invalid_token' | 'expired';
 
@@ -20,10 +21,17 @@ export interface OutcomePage {
   appId: string;
   rows: LedgerRow[];
   /**
+   * The message asked for a `callback`: the rows this statement newly records as sent queue their
+   * `sent` events (`callback_events`, filtered by `callback.type`) in the same statement.
+   */
+  callback?: boolean;
+  /** Stored badges the page's sends moved (JPush `"+N"`), by device id: written in the same statement. */
+  badges?: ReadonlyMap<string, number>;
+  /**
    * The shard's end, recorded in the same statement as the page (as `finishShards` would: once, and
    * the message completed with its last shard), so a unicast costs one statement fewer. The shard
    * handler sets it only on a single-shard message's last page when this statement is the shard's
-   * last write (nothing to retry, no dropped entries, badges, invalid tokens or callbacks after it).
+   * last write (nothing to retry, no invalid tokens to hand to the feedback queue after it).
    */
   end?: { shardNo: number; status: 'done' };
 }
@@ -61,7 +69,11 @@ export function shardEndCtes(messageIds: string, shardNos: string, statuses: str
  * concurrent jobs share it (`ShardStatements`): a ledger row per device, and — only for rows this
  * statement created or moved out of a non-final state — the counters and failure reasons. A
  * redelivered shard, a retried statement or a gateway ack that arrived first can therefore never
- * count a device twice (architecture invariant 6). Answers each page's newly sent device ids. A device
+ * count a device twice (architecture invariant 6). The page's side effects in PostgreSQL are part of
+ * the same statement, so they commit with the ledger rows or not at all — a job that fails after it
+ * and is run again (skipping what the ledger holds) loses none of them: the `sent` callback events of
+ * newly sent rows (pages with `callback`) and the stored badges the sends moved. Answers each page's
+ * newly sent device ids. A device
  * may appear in one page per message at most (PostgreSQL refuses to update a row twice in one
  * statement); a page's devices are distinct, and two pages of one batch are of different messages or
  * disjoint shards.
@@ -93,7 +105,15 @@ export async function recordOutcomePages(db: DataSource, pages: OutcomePage[]): 
     }
   }
   const ends = pages.filter((p) => p.end !== undefined);
-  if (cols.deviceId.length === 0 && ends.length === 0) return pages.map(() => []);
+  const badgeIds: string[] = [];
+  const badgeValues: number[] = [];
+  for (const p of pages) {
+    for (const [id, badge] of p.badges ?? []) {
+      badgeIds.push(id);
+      badgeValues.push(badge);
+    }
+  }
+  if (cols.deviceId.length === 0 && ends.length === 0 && badgeIds.length === 0) return pages.map(() => []);
   const result = await preparedQuery<{ m: string; id: string }>(
     db,
     'herald-record-outcomes',
@@ -135,6 +155,24 @@ export async function recordOutcomePages(db: DataSource, pages: OutcomePage[]): 
        SELECT message_id, channel, reason, count(*) FROM counted WHERE state <> 'sent'
         GROUP BY message_id, channel, reason ORDER BY message_id, channel, reason
        ON CONFLICT (message_id, channel, reason) DO UPDATE SET count = mf.count + excluded.count
+     ), asked AS MATERIALIZED (
+       -- The batch's messages whose page says they asked for a callback that wants "sent" events ($13),
+       -- looked up by id: a page without a callback reads no message or device row here.
+       SELECT m.id, m.app_id FROM messages m
+        WHERE m.id = ANY($13::bigint[]) AND m.request ? 'callback'
+          AND ${callbackTypeMaskSql("(m.request #> '{callback,type}')")} & ${CALLBACK_TYPE_BIT.sent} <> 0
+     ), sent_events AS (
+       INSERT INTO callback_events (app_id, message_id, device_id, registration_id, event, occurred_at)
+       SELECT x.app_id, x.id, dv.id, dv.registration_id, 'sent', now()
+         -- Fenced (OFFSET 0): the rows of asking messages first, so no device is read for the others.
+         FROM (SELECT a.id, a.app_id, c.device_id FROM asked a
+                 JOIN counted c ON c.message_id = a.id AND c.state = 'sent' OFFSET 0) x
+         JOIN devices dv ON dv.id = x.device_id AND dv.app_id = x.app_id
+       ON CONFLICT (message_id, device_id, event) DO NOTHING
+     ), badges AS (
+       UPDATE devices dv SET badge = b.badge
+         FROM unnest($14::bigint[], $15::int[]) AS b(id, badge)
+        WHERE dv.id = b.id
      ), ${shardEndCtes('$10::bigint[]', '$11::int[]', '$12::text[]')}
      SELECT message_id::text AS m, device_id::text AS id FROM counted WHERE state = 'sent'`,
     [
@@ -150,6 +188,9 @@ export async function recordOutcomePages(db: DataSource, pages: OutcomePage[]): 
       ends.map((p) => p.messageId),
       ends.map((p) => p.end!.shardNo),
       ends.map((p) => p.end!.status),
+      [...new Set(pages.filter((p) => p.callback).map((p) => p.messageId))],
+      badgeIds,
+      badgeValues,
     ],
   );
   const sent = new Set(result.map((r) => `${r.m}/${r.id}`));

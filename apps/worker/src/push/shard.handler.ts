@@ -3,7 +3,7 @@ import type { AudienceDevice, Channel } from '@herald/audience';
 import type { DeliveryOutcome } from '@herald/providers';
 import { heraldMetrics } from '@herald/metrics';
 import { QueueService } from '@herald/platform';
-import { enqueueCallbackEvents, PushComposer, recordDropped } from '@herald/push';
+import { PushComposer, recordDropped } from '@herald/push';
 import type { JobPayload } from '@herald/queue';
 import type { JobHandler } from '../jobs/job-handler';
 import { apnsEnvironmentOf, sendPage, type SendContext } from './channel.sender';
@@ -14,6 +14,8 @@ import type { ClaimedShard, MessageRow } from './shard.statements';
 const PAGE_SIZE = 2_000;
 const RETRY_BASE_MS = 1_000;
 const RETRY_MAX_WAIT_MS = 60_000;
+
+type FeedbackItem = JobPayload<'feedback.invalid-tokens'>['items'][number];
 
 interface Pending {
   device: AudienceDevice;
@@ -26,6 +28,10 @@ interface Pending {
  * sent on every channel and recorded in one statement before the next is read, so a redelivered job
  * (worker killed, lock lost) skips what was recorded and a page is the most that can be resent — and the
  * gateway inbox drops that as a duplicate, APNs collapses it by its message-derived collapse id.
+ * Nothing of a page is written after its ledger statement that the redelivered job could not make
+ * again: what the page did to PostgreSQL is recorded before it (gateway entries it pushed out) or in it
+ * (callback events, badges), and its invalid tokens, handed to the feedback queue after it, are handed
+ * again from the ledger by a redelivered job (see `deliver`).
  * Transient failures are resent at the end of the shard, only those tokens, with backoff that honours
  * Retry-After, at most `HERALD_PUSH_RETRY_ATTEMPTS` times. Memory is one page plus the shard's retries
  * (a single-shard message, a few pages at most, also holds the next page while it sends one).
@@ -183,23 +189,46 @@ export class ShardHandler implements JobHandler<'push.shard'> {
     const rows: LedgerRow[] = [];
     let toSend = devices;
     let prior = priorAttempts;
+    // Invalid tokens for the feedback queue (`feedback.invalid-tokens`, idempotent per device).
+    const feedback: FeedbackItem[] = [];
     if (resumed) {
       // A redelivered shard: devices already in the ledger were handled by the earlier run.
-      const seen = await db.query<{ id: string; sent: boolean; channel: Channel }[]>(
-        `SELECT device_id::text AS id, sent_at IS NOT NULL AS sent, channel FROM deliveries
+      const seen = await db.query<
+        {
+          id: string;
+          sent: boolean;
+          channel: Channel;
+          state: string;
+          reason: string | null;
+          status: number | null;
+        }[]
+      >(
+        `SELECT device_id::text AS id, sent_at IS NOT NULL AS sent, channel, state, reason,
+                provider_status AS status
+           FROM deliveries
           WHERE message_id = $1 AND device_id = ANY($2::bigint[])`,
         [ctx.messageId, devices.map((d) => d.id)],
       );
       const done = new Map(seen.map((s) => [s.id, s]));
+      const byId = new Map(devices.map((d) => [d.id, d]));
       for (const s of seen) {
         // Acknowledged by the device before the earlier run could record the send: record it now.
         if (!s.sent) rows.push(ledger(s.id, s.channel, { kind: 'sent' }, 1));
+        // The earlier run may have stopped between this page's ledger statement and the feedback job
+        // (a crash, a failed enqueue): its invalid tokens go to the feedback queue again. A device the
+        // feedback already invalidated or quarantined is no longer in the audience; any other is
+        // judged again and left as it is (`device-state.writer.ts`, `environment-retry.ts`).
+        const d = byId.get(s.id);
+        if (s.state === 'invalid_token' && s.reason && d) {
+          feedback.push(
+            feedbackItem(ctx, d, { kind: 'invalid_token', reason: s.reason, status: s.status ?? undefined }),
+          );
+        }
       }
       toSend = devices.filter((d) => !done.has(d.id));
       prior = undefined;
     }
     const result = await sendPage(this.runtime, ctx, toSend);
-    const invalid: { deviceId: string; outcome: Extract<DeliveryOutcome, { kind: 'invalid_token' }> }[] = [];
     toSend.forEach((d, i) => {
       const outcome = result.outcomes[i];
       const attempts = (prior?.[i] ?? 0) + 1;
@@ -207,25 +236,13 @@ export class ShardHandler implements JobHandler<'push.shard'> {
         pending.push({ device: d, outcome, attempts });
         return;
       }
-      if (outcome.kind === 'invalid_token') invalid.push({ deviceId: d.id, outcome });
+      if (outcome.kind === 'invalid_token') feedback.push(feedbackItem(ctx, d, outcome));
       rows.push(ledger(d.id, d.channel, outcome, attempts));
     });
-    // The end goes with the last page only if nothing of the shard waits for a retry and the ledger
-    // statement is the page's last write (no dropped entries, badges, invalid tokens or callbacks to
-    // record after it): whoever sees the message completed sees everything it did.
-    const last =
-      pending.length === 0 &&
-      result.dropped.length === 0 &&
-      result.badges.size === 0 &&
-      invalid.length === 0 &&
-      !ctx.spec.callback;
-    const end = last ? lastPage?.() : undefined;
-    const sent = await this.runtime.statements.outcomes.submit({
-      messageId: ctx.messageId,
-      appId,
-      rows,
-      end,
-    });
+    // Gateway entries of other messages this page pushed out of the inboxes: recorded before the
+    // page's ledger statement, since a redelivered job skips what that statement recorded and the inbox
+    // reports a push-out only once. Idempotent (only a `sent` row moves), so a job that fails between
+    // the two and resends the page records nothing twice.
     const byRid = new Map(toSend.map((d) => [d.registrationId, d.id]));
     await recordDropped(
       db,
@@ -234,37 +251,20 @@ export class ShardHandler implements JobHandler<'push.shard'> {
         return deviceId ? [{ messageId: x.messageId, deviceId, reason: x.reason }] : [];
       }),
     );
-    if (result.badges.size > 0) {
-      await db.query(
-        `UPDATE devices d SET badge = u.badge FROM unnest($1::bigint[], $2::int[]) AS u(id, badge) WHERE d.id = u.id`,
-        [[...result.badges.keys()], [...result.badges.values()]],
-      );
-    }
-    if (invalid.length > 0) {
-      const byId = new Map(toSend.map((d) => [d.id, d]));
-      await this.queues.add('feedback.invalid-tokens', {
-        appId,
-        items: invalid.map(({ deviceId, outcome }) => {
-          const d = byId.get(deviceId)!;
-          return {
-            deviceId,
-            messageId: ctx.messageId,
-            channel: d.channel,
-            reason: outcome.reason,
-            ...(outcome.status !== undefined && { status: outcome.status }),
-            ...(outcome.providerTimestamp && { providerTimestamp: outcome.providerTimestamp.toISOString() }),
-            ...(d.channel === 'apns' && { apnsEnvironment: apnsEnvironmentOf(ctx.spec, d) }),
-          };
-        }),
-      });
-    }
-    if (ctx.spec.callback && sent.length > 0) {
-      await enqueueCallbackEvents(
-        db,
-        'sent',
-        sent.map((deviceId) => ({ messageId: ctx.messageId, deviceId })),
-      );
-    }
+    // The page's callback events and badges are written in its ledger statement. The end goes with the
+    // last page only if nothing of the shard waits for a retry and no invalid token waits for the
+    // feedback queue: whoever sees the message completed sees everything it did, and a failed enqueue
+    // leaves the shard open for a redelivered job to hand the tokens again.
+    const end = pending.length === 0 && feedback.length === 0 ? lastPage?.() : undefined;
+    await this.runtime.statements.outcomes.submit({
+      messageId: ctx.messageId,
+      appId,
+      rows,
+      end,
+      ...(ctx.spec.callback && { callback: true }),
+      ...(result.badges.size > 0 && { badges: result.badges }),
+    });
+    if (feedback.length > 0) await this.queues.add('feedback.invalid-tokens', { appId, items: feedback });
     return end !== undefined;
   }
 
@@ -326,6 +326,22 @@ function countRetries(batch: Pending[]): void {
   const byChannel = new Map<Channel, number>();
   for (const p of batch) byChannel.set(p.device.channel, (byChannel.get(p.device.channel) ?? 0) + 1);
   for (const [channel, n] of byChannel) heraldMetrics.retries.inc({ channel }, n);
+}
+
+function feedbackItem(
+  ctx: SendContext,
+  d: AudienceDevice,
+  outcome: Extract<DeliveryOutcome, { kind: 'invalid_token' }>,
+): FeedbackItem {
+  return {
+    deviceId: d.id,
+    messageId: ctx.messageId,
+    channel: d.channel,
+    reason: outcome.reason,
+    ...(outcome.status !== undefined && { status: outcome.status }),
+    ...(outcome.providerTimestamp && { providerTimestamp: outcome.providerTimestamp.toISOString() }),
+    ...(d.channel === 'apns' && { apnsEnvironment: apnsEnvironmentOf(ctx.spec, d) }),
+  };
 }
 
 function ledger(deviceId: string, channel: Channel, outcome: DeliveryOutcome, attempts: number): LedgerRow {
