@@ -109,6 +109,61 @@ describe('dashboard campaigns (real PostgreSQL and Redis)', () => {
     expect(n).toBe(0);
   });
 
+  it('refuses a push with a callback, as the dashboard push does (it could never be signed)', async () => {
+    const a = await account();
+    const base = `/dashboard/v1/apps/${a.appId}/campaigns`;
+    const callback = { url: 'https://hooks.example.test/herald', type: 1 };
+    const refused = {
+      code: 'invalid_parameter',
+      message: 'callback: needs the master secret to sign; send pushes with callbacks through POST /v3/push',
+      details: { field: 'callback' },
+    };
+    const direct = await http()
+      .post(`/dashboard/v1/apps/${a.appId}/push`)
+      .set('Authorization', a.auth)
+      .send({ ...body.push, callback })
+      .expect(400);
+    expect(direct.body).toMatchObject(refused);
+    const created = await http()
+      .post(base)
+      .set('Authorization', a.auth)
+      .send({ ...body, push: { ...body.push, callback } })
+      .expect(400);
+    expect(created.body).toMatchObject(refused);
+    const [{ n }] = await ctx.db.query<{ n: number }[]>(
+      `SELECT count(*)::int AS n FROM schedules WHERE app_id = $1`,
+      [a.appId],
+    );
+    expect(n).toBe(0);
+
+    const id = (await http().post(base).set('Authorization', a.auth).send(body).expect(201)).body
+      .id as string;
+    const updated = await http()
+      .patch(`${base}/${id}`)
+      .set('Authorization', a.auth)
+      .send({ push: { ...body.push, callback } })
+      .expect(400);
+    expect(updated.body).toMatchObject(refused);
+    const [row] = await ctx.db.query<{ spec: { callback?: unknown } }[]>(
+      `SELECT s.spec FROM schedules s JOIN campaigns c ON c.schedule_id = s.id WHERE c.id = $1`,
+      [id],
+    );
+    expect(row.spec.callback).toBeUndefined();
+  });
+
+  it('lists and runs take ?limit=1..200, as every dashboard list', async () => {
+    const a = await account();
+    const base = `/dashboard/v1/apps/${a.appId}/campaigns`;
+    const id = (await http().post(base).set('Authorization', a.auth).send(body).expect(201)).body
+      .id as string;
+    for (const limit of [101, 200]) {
+      const list = await http().get(`${base}?limit=${limit}`).set('Authorization', a.auth).expect(200);
+      expect(list.body.items).toHaveLength(1);
+      await http().get(`${base}/${id}/runs?limit=${limit}`).set('Authorization', a.auth).expect(200);
+    }
+    await http().get(`${base}?limit=201`).set('Authorization', a.auth).expect(400);
+  });
+
   it("another tenant's campaign is a 404 on every route, and nothing changes", async () => {
     const a = await account();
     const b = await account();

@@ -8,6 +8,17 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
+/**
+ * Callbacks are signed with the master secret, which the dashboard does not have: a push the dashboard
+ * sends, now or as a campaign, cannot carry one.
+ */
+export const dashboardCallbackRefused = () =>
+  new HeraldError(
+    'invalid_parameter',
+    'callback: needs the master secret to sign; send pushes with callbacks through POST /v3/push',
+    { details: { field: 'callback' } },
+  );
+
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 200;
 

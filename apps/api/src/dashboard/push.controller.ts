@@ -11,6 +11,7 @@ import { DashboardAuthGuard } from './auth/dashboard-auth.guard';
 import type { DashboardRequest } from './auth/dashboard-request';
 import { Requires } from './auth/permissions';
 import { Doc } from './dashboard.docs';
+import { dashboardCallbackRefused } from './dashboard.http';
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
@@ -101,14 +102,7 @@ export class DashboardPushController {
 
 function parse(body: unknown, appKey: string): PushSpec {
   const spec = parsePushRequest(body, { appKey });
-  // Callbacks are signed with the master secret, which the dashboard does not have.
-  if (spec.callback) {
-    throw new HeraldError(
-      'invalid_parameter',
-      'callback: needs the master secret to sign; send pushes with callbacks through POST /v3/push',
-      { details: { field: 'callback' } },
-    );
-  }
+  if (spec.callback) throw dashboardCallbackRefused();
   assertPayloadsFit(spec);
   return spec;
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { HeraldError } from '@herald/common';
-import { parseSchedulePush, parseTrigger } from '@herald/schedules';
+import { parseSchedulePush, parseTrigger, type ParsedPush } from '@herald/schedules';
+import { dashboardCallbackRefused, MAX_PAGE } from '../dashboard/dashboard.http';
 import { ScheduleService, type ScheduleApp, type ScheduleRow } from './schedule.service';
 
 export type CampaignStatus = 'scheduled' | 'paused' | 'cancelled' | 'finished';
@@ -52,10 +53,16 @@ interface CampaignRow extends ScheduleRow {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const MAX_LIMIT = 100;
 
 const notFound = () => new HeraldError('not_found', 'no such campaign');
 const invalid = (m: string) => new HeraldError('invalid_parameter', m);
+
+/** A campaign's push is a dashboard push: no callback (it could never be signed, hence never sent). */
+function campaignPush(raw: unknown, appKey: string): ParsedPush {
+  const push = plain(() => parseSchedulePush(raw, appKey));
+  if (push.spec.callback) throw dashboardCallbackRefused();
+  return push;
+}
 
 function campaignName(v: unknown): string {
   if (typeof v !== 'string' || v.trim().length === 0 || v.length > 200) {
@@ -88,7 +95,7 @@ async function plainAsync<T>(fn: () => Promise<T>): Promise<T> {
 
 function limitOf(limit: number | undefined): number {
   const n = limit ?? 50;
-  if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) throw invalid(`limit: 1 to ${MAX_LIMIT}`);
+  if (!Number.isInteger(n) || n < 1 || n > MAX_PAGE) throw invalid(`limit: 1 to ${MAX_PAGE}`);
   return n;
 }
 
@@ -116,11 +123,15 @@ export class CampaignService {
     createdBy: string | null = null,
   ): Promise<CampaignView> {
     const name = campaignName(input.name);
-    const push = plain(() => parseSchedulePush(input.push, app.appKey));
+    const push = campaignPush(input.push, app.appKey);
     const trigger = plain(() => parseTrigger(input.trigger));
     const id = await plainAsync(() =>
       this.schedules.db.transaction(async (tx) => {
-        const { schedule_id } = await this.schedules.create(app, { name, trigger, push }, { tx });
+        const { schedule_id } = await this.schedules.create(
+          app,
+          { name, trigger, push },
+          { scope: 'campaign', tx },
+        );
         const [row] = await tx.query<{ id: string }[]>(
           `INSERT INTO campaigns (app_id, schedule_id, name, created_by) VALUES ($1, $2, $3, $4) RETURNING id`,
           [app.id, schedule_id, name, createdBy],
@@ -162,8 +173,7 @@ export class CampaignService {
     input: { name?: unknown; push?: unknown; trigger?: unknown },
   ): Promise<CampaignView> {
     const name = input.name === undefined ? undefined : campaignName(input.name);
-    const push =
-      input.push === undefined ? undefined : plain(() => parseSchedulePush(input.push, app.appKey));
+    const push = input.push === undefined ? undefined : campaignPush(input.push, app.appKey);
     const trigger = input.trigger === undefined ? undefined : plain(() => parseTrigger(input.trigger));
     await this.change(app, id, { name, push, trigger });
     if (name !== undefined) {

@@ -1,3 +1,4 @@
+import { isDeepStrictEqual } from 'node:util';
 import { Inject, Injectable } from '@nestjs/common';
 import { InjectDataSource } from '@nestjs/typeorm';
 import type { DataSource, EntityManager } from 'typeorm';
@@ -128,8 +129,14 @@ export class ScheduleService {
   async create(
     app: ScheduleApp,
     input: NewSchedule,
-    options: { masterSecret?: string; idempotencyKey?: string; tx?: EntityManager } = {},
+    options: {
+      scope?: ScheduleScope;
+      masterSecret?: string;
+      idempotencyKey?: string;
+      tx?: EntityManager;
+    } = {},
   ): Promise<{ schedule_id: string; name: string }> {
+    const scope = options.scope ?? 'api';
     const claims: Claim[] = [];
     if (input.cid) claims.push(cidClaim(input.cid));
     if (options.idempotencyKey) claims.push(keyClaim(options.idempotencyKey));
@@ -159,14 +166,18 @@ export class ScheduleService {
         const replay = await findReplay<Created>(tx, app.id, claims, hash, SCHEDULE_REPLAY, true);
         if (replay) return replay;
       }
-      // Serialises creations per app, so the limit holds under concurrency.
+      // Serialises creations per app, so the limit holds under concurrency (a campaign's row commits
+      // in this transaction too, so the next creation counts it).
       await tx.query(`SELECT pg_advisory_xact_lock(hashtext('herald-schedules:' || $1))`, [app.id]);
+      // Each scope has its own limit: campaigns, hidden from /v3/schedules, do not use the developer's.
       const [{ n }] = await tx.query<{ n: number }[]>(
-        `SELECT count(*)::int AS n FROM schedules WHERE app_id = $1 AND status = 'active'`,
+        `SELECT count(*)::int AS n FROM schedules s
+          WHERE s.app_id = $1 AND s.status = 'active' AND ${scopeSql(scope)}`,
         [app.id],
       );
       if (n >= SCHEDULE_LIMITS.maxActivePerApp) {
-        throw scheduleInvalid(`an app has at most ${SCHEDULE_LIMITS.maxActivePerApp} schedules in force`);
+        const what = scope === 'api' ? 'schedules' : 'campaigns';
+        throw scheduleInvalid(`an app has at most ${SCHEDULE_LIMITS.maxActivePerApp} ${what} in force`);
       }
       const [{ id }] = await tx.query<{ id: string }[]>(
         `INSERT INTO schedules (app_id, name, enabled, trigger, push, spec, local_time, timezone, cid,
@@ -224,8 +235,10 @@ export class ScheduleService {
 
   /**
    * JPush's update: any of name, enabled, trigger, push, each replaced whole; single and periodical
-   * cannot turn into each other; an expired schedule cannot change. Re-planned from now: a resumed
-   * schedule does not send what it missed while paused.
+   * cannot turn into each other; an expired schedule cannot change. A change of the trigger, of
+   * `enabled` or of `local_time` re-plans from now (a resumed schedule does not send what it missed
+   * while paused); any other change keeps the plan, so an occurrence that is due but not yet fired (a
+   * worker backlog) still fires, once, late.
    */
   async update(
     app: ScheduleApp,
@@ -245,26 +258,33 @@ export class ScheduleService {
         throw scheduleInvalid('trigger: a single schedule cannot become periodical, nor the reverse');
       }
       const localTime = changes.push ? changes.push.localTime : row.local_time;
+      const enabled = changes.enabled ?? row.enabled;
+      const replan =
+        enabled !== row.enabled ||
+        localTime !== row.local_time ||
+        !isDeepStrictEqual(trigger.trigger, current.trigger);
       const now = this.clock.now();
-      const plan = this.plan(row.timezone, trigger.trigger, localTime, now);
+      // null: the pending occurrence, next_fire_at and active_from stay as they are.
+      const plan = replan ? this.plan(row.timezone, trigger.trigger, localTime, now) : null;
       const [[updated]] = await tx.query<[ScheduleRow[], number]>(
         `UPDATE schedules s SET name = $2, enabled = $3, trigger = $4::jsonb, push = COALESCE($5::jsonb, push),
-                spec = COALESCE($6::jsonb, spec), local_time = $7, next_fire_at = $8, occurrence = $9,
-                active_from = $10, updated_at = now()
+                spec = COALESCE($6::jsonb, spec), local_time = $7, next_fire_at = COALESCE($8, s.next_fire_at),
+                occurrence = COALESCE($9, s.occurrence), active_from = COALESCE($10, s.active_from),
+                updated_at = now()
           WHERE s.id = $1 RETURNING ${COLUMNS}`,
         [
           id,
           changes.name ?? row.name,
-          changes.enabled ?? row.enabled,
+          enabled,
           JSON.stringify(trigger.stored),
           changes.push ? JSON.stringify(changes.push.stored) : null,
           changes.push
             ? JSON.stringify(this.withSigningKey(app, changes.push.spec, options.masterSecret))
             : null,
           localTime,
-          plan.nextFireAt,
-          formatOccurrence(plan.occurrence!),
-          now,
+          plan?.nextFireAt ?? null,
+          plan ? formatOccurrence(plan.occurrence!) : null,
+          plan ? now : null,
         ],
       );
       return updated;
