@@ -1,5 +1,10 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { AudienceService, type Audience, type AudienceFilter } from '@herald/audience';
+import {
+  AudienceService,
+  type Audience,
+  type AudienceFilter,
+  type SegmentFilters,
+} from '@herald/audience';
 import { HeraldError } from '@herald/common';
 import type { QueueService } from '@herald/platform';
 import {
@@ -11,7 +16,15 @@ import {
   type PushSpec,
 } from '@herald/push';
 import { isTimeZone, toInstant, wallMs, type LocalDateTime } from './local-time';
-import { formatOccurrence, localClose, parseOccurrence, planSchedule } from './schedule.planner';
+import {
+  formatOccurrence,
+  localClose,
+  localOpen,
+  parseOccurrence,
+  planSchedule,
+  type PlanInput,
+  type SchedulePlan,
+} from './schedule.planner';
 import { parseTrigger } from './trigger';
 
 interface DueRow {
@@ -42,6 +55,15 @@ export interface FirerLogger {
 
 const BATCH = 20;
 
+const DUE_ROWS = `SELECT s.id, s.app_id, s.trigger, s.spec, s.local_time, s.timezone, s.occurrence, s.next_fire_at,
+          s.active_from, EXISTS (SELECT 1 FROM campaigns c WHERE c.schedule_id = s.id) AS campaign
+     FROM schedules s
+    WHERE s.enabled AND s.status = 'active' AND s.next_fire_at <= $1
+    ORDER BY s.next_fire_at LIMIT ${BATCH}
+    FOR UPDATE OF s SKIP LOCKED`;
+
+const DONE: SchedulePlan = { occurrence: null, nextFireAt: null };
+
 /**
  * Fires due schedules. PostgreSQL is the truth: `schedules.next_fire_at` says when a schedule needs
  * a worker; `schedule_fires` (primary key schedule, fire time, UTC offset) is claimed in the same
@@ -63,77 +85,94 @@ export class ScheduleFirer {
   async fireDue(now: Date): Promise<Fire[]> {
     const all: Fire[] = [];
     for (;;) {
-      const { fires, rows } = await this.db.transaction(async (tx) => {
-        const due = await tx.query<DueRow[]>(
-          `SELECT s.id, s.app_id, s.trigger, s.spec, s.local_time, s.timezone, s.occurrence, s.next_fire_at,
-                  s.active_from, EXISTS (SELECT 1 FROM campaigns c WHERE c.schedule_id = s.id) AS campaign
-             FROM schedules s
-            WHERE s.enabled AND s.status = 'active' AND s.next_fire_at <= $1
-            ORDER BY s.next_fire_at LIMIT ${BATCH}
-            FOR UPDATE OF s SKIP LOCKED`,
-          [now],
-        );
+      const { fires, full } = await this.db.transaction(async (tx) => {
+        const due = await tx.query<DueRow[]>(DUE_ROWS, [now]);
         const fired: (Fire & { singleShard: boolean })[] = [];
         for (const s of due) fired.push(...(await this.process(tx, s, now)));
-        return { fires: fired, rows: due.length };
+        return { fires: fired, full: due.length === BATCH };
       });
       for (const f of fires) if (f.messageId) await this.enqueue(f.messageId, f.singleShard);
       all.push(...fires.map(({ singleShard: _, ...f }) => f));
-      if (rows < BATCH) return all;
+      if (!full) return all;
     }
   }
 
   private async process(tx: EntityManager, s: DueRow, now: Date) {
     const { trigger } = parseTrigger(s.trigger);
-    const input = { trigger, localTime: s.local_time, timeZone: s.timezone };
+    const input: PlanInput = { trigger, localTime: s.local_time, timeZone: s.timezone };
     const occurrence = s.occurrence ? parseOccurrence(s.occurrence) : null;
     const fires: (Fire & { singleShard: boolean })[] = [];
-    let next: Date | null;
-    let nextOccurrence: LocalDateTime | null = occurrence;
-    let finished = false;
+    let plan: SchedulePlan;
     if (!occurrence) {
-      finished = true;
-      next = null;
+      plan = DONE;
     } else if (!s.local_time) {
-      fires.push(await this.fire(tx, s, s.next_fire_at, 0, s.spec));
-      const plan = planSchedule(input, now, occurrence);
-      nextOccurrence = plan.occurrence;
-      next = plan.nextFireAt;
-      finished = next === null;
+      const fired = await this.fire(tx, s, s.next_fire_at, 0, s.spec);
+      if (fired) fires.push(fired);
+      plan = planSchedule(input, now, occurrence);
     } else {
-      const groups = await this.offsetGroups(tx, s, occurrence);
-      const pending: number[] = [];
-      for (const [offset, zones] of groups) {
-        const release = wallMs(occurrence) - offset * 60_000;
-        if (release > now.getTime()) pending.push(release);
-        else if (release >= s.active_from.getTime()) {
-          fires.push(await this.fire(tx, s, new Date(release), offset, restrictToZones(s.spec, zones)));
-        }
-      }
-      const close = localClose(occurrence).getTime();
-      if (close > now.getTime()) {
-        // Wake for the next group, or at the close for devices in zones not seen yet.
-        next = new Date(Math.min(close, ...pending));
-      } else {
-        const plan = planSchedule(input, now, occurrence);
-        nextOccurrence = plan.occurrence;
-        next = plan.nextFireAt;
-        finished = next === null;
-      }
+      plan = await this.fireLocal(tx, s, input, occurrence, now, fires);
     }
+    const lastFire = fires.reduce<Date | null>((t, f) => (t && t >= f.fireAt ? t : f.fireAt), null);
     await tx.query(
       `UPDATE schedules SET next_fire_at = $2, occurrence = $3, status = $4,
-              last_fire_at = COALESCE($5, last_fire_at)
+              last_fire_at = GREATEST($5, last_fire_at)
         WHERE id = $1`,
       [
         s.id,
-        next,
-        finished || !nextOccurrence ? null : formatOccurrence(nextOccurrence),
-        finished ? 'finished' : 'active',
-        fires.length > 0 ? fires[fires.length - 1].fireAt : null,
+        plan.nextFireAt,
+        plan.occurrence ? formatOccurrence(plan.occurrence) : null,
+        plan.nextFireAt ? 'active' : 'finished',
+        lastFire,
       ],
     );
     return fires;
+  }
+
+  /**
+   * A local-time occurrence is open from UTC+14 to UTC−12 (26 hours), so the windows of consecutive
+   * occurrences overlap (a daily one opens 10 hours before the one before it closes). Every open
+   * occurrence releases its due groups: the pending one (the oldest not yet closed; after an outage it
+   * may have closed, and then goes late) and each later one whose window has opened. `schedule_fires`
+   * keeps their fires apart (release instant and offset differ). The schedule then keeps the oldest
+   * occurrence still open and wakes for the first of: a pending group of any open occurrence, that
+   * occurrence's close (devices in zones not seen yet), the next occurrence's opening.
+   */
+  private async fireLocal(
+    tx: EntityManager,
+    s: DueRow,
+    input: PlanInput,
+    pending: LocalDateTime,
+    now: Date,
+    fires: (Fire & { singleShard: boolean })[],
+  ): Promise<SchedulePlan> {
+    const wakes: number[] = [];
+    let oldestOpen: LocalDateTime | null = null;
+    let upcoming: LocalDateTime | null = null;
+    for (let occ: LocalDateTime | null = pending; occ;) {
+      for (const [offset, zones] of await this.offsetGroups(tx, s, occ)) {
+        const release = wallMs(occ) - offset * 60_000;
+        if (release > now.getTime()) wakes.push(release);
+        else if (release >= s.active_from.getTime()) {
+          const fired = await this.fire(tx, s, new Date(release), offset, restrictToZones(s.spec, zones));
+          if (fired) fires.push(fired);
+        }
+      }
+      const close = localClose(occ).getTime();
+      if (!oldestOpen && close > now.getTime()) {
+        oldestOpen = occ;
+        wakes.push(close);
+      }
+      // The next occurrence not closed yet (ones that opened and closed while nothing ran are skipped).
+      const next: LocalDateTime | null = planSchedule(input, now, occ).occurrence;
+      if (next && localOpen(next).getTime() <= now.getTime()) occ = next;
+      else {
+        upcoming = next;
+        occ = null;
+      }
+    }
+    if (upcoming) wakes.push(localOpen(upcoming).getTime());
+    const keep = oldestOpen ?? upcoming;
+    return keep ? { occurrence: keep, nextFireAt: new Date(Math.min(...wakes)) } : DONE;
   }
 
   /**
@@ -161,6 +200,7 @@ export class ScheduleFirer {
     return groups;
   }
 
+  /** Claims and fires one (fire time, offset group); null when an earlier wake or another worker has. */
   private async fire(tx: EntityManager, s: DueRow, fireAt: Date, offset: number, spec: PushSpec) {
     const singleShard = isSingleShard(spec);
     const base = { scheduleId: s.id, fireAt, utcOffsetMinutes: offset, singleShard };
@@ -170,10 +210,14 @@ export class ScheduleFirer {
       [s.id, fireAt, offset],
     );
     const won = Array.isArray(claimed) ? claimed.length > 0 : claimed !== undefined;
-    if (!won) return { ...base, messageId: null };
+    if (!won) return null;
+    // The message is written in this transaction, so `now()` is its `created_at`: the instant its
+    // shards measure `last_active` from (ShardHandler), and this probe with them.
+    const [{ now: asOf }] = await tx.query<{ now: Date }[]>(`SELECT now() AS now`);
     let target: MessageTarget;
+    let segments: SegmentFilters | undefined;
     try {
-      target = await this.audience.compile(s.app_id, spec);
+      ({ compiled: target, segments } = await this.audience.resolve(s.app_id, spec, { asOf }));
     } catch (err) {
       if (!(err instanceof HeraldError)) throw err;
       // A segment of the audience was deleted since: the fire is recorded, without a message.
@@ -182,7 +226,14 @@ export class ScheduleFirer {
     }
     const messageId = await insertMessage(
       tx,
-      { appId: s.app_id, spec, source: s.campaign ? 'campaign' : 'schedule', scheduleId: s.id, singleShard },
+      {
+        appId: s.app_id,
+        // The segments' filters as of this fire: its shards reach them, whatever becomes of the segments.
+        spec: { ...spec, segment_filters: segments },
+        source: s.campaign ? 'campaign' : 'schedule',
+        scheduleId: s.id,
+        singleShard,
+      },
       target,
     );
     if (messageId !== undefined) {
