@@ -6,6 +6,7 @@ import { Campaigns1763870000000 } from './1763870000000-campaigns';
 import { Dashboard1763880000000 } from './1763880000000-dashboard';
 import { SegmentIndex1763890000000 } from './1763890000000-segment-index';
 import { DropOpenShardsIndex1763900000000 } from './1763900000000-drop-open-shards-index';
+import { PausedSchedulesIndex1763910000000 } from './1763910000000-paused-schedules-index';
 
 /** Every migration, in order. Listed explicitly so bundled builds and tests run the same set. */
 export const migrations = [
@@ -17,4 +18,5 @@ export const migrations = [
   Dashboard1763880000000,
   SegmentIndex1763890000000,
   DropOpenShardsIndex1763900000000,
+  PausedSchedulesIndex1763910000000,
 ];

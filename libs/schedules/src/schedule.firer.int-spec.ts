@@ -14,7 +14,7 @@ import { parseTrigger } from './trigger';
 
 /**
  * The firer against PostgreSQL, driven at chosen instants. Schedules are written as the api's
- * ScheduleService writes them (planned from "now" with planSchedule).
+ * ScheduleService writes them (planned from "now" with planSchedule); pausing is `enabled = false`.
  */
 let ctx: TestContext;
 const queues = { queue: () => ({ add: async () => undefined, addBulk: async () => undefined }) };
@@ -129,6 +129,54 @@ describe('local time', () => {
     const norm = (xs: [number, string][]) => xs.map(([offset, at]) => `${at} ${offset}`).sort();
     expect(norm(sent.map((f) => [f.utcOffsetMinutes, f.fireAt.toISOString()]))).toEqual(norm(expected));
     expect(await firesOf(id)).toHaveLength(12);
+    expect(await row(id)).toMatchObject({ status: 'finished', next_fire_at: null, occurrence: null });
+  });
+});
+
+describe('paused schedules', () => {
+  it('a paused single schedule whose time passes expires without firing', async () => {
+    const app = await appWith(['UTC']);
+    const id = await insertSchedule(
+      app,
+      { single: { time: '2027-01-01 12:00:00' } },
+      { enabled: false, now: '2027-01-01T00:00:00Z' },
+    );
+    expect(await firer.fireDue(new Date('2027-01-01T11:59:59Z'))).toEqual([]);
+    expect(await row(id)).toMatchObject({ status: 'active' });
+
+    const fires = await firer.fireDue(new Date('2027-01-02T00:00:00Z'));
+    expect(fires.filter((f) => f.scheduleId === id)).toEqual([]);
+    expect(await firesOf(id)).toEqual([]);
+    // 'finished': out of GET /v3/schedules and the 100-per-app count; PUT answers "expired".
+    expect(await row(id)).toMatchObject({ status: 'finished', next_fire_at: null, occurrence: null });
+  });
+
+  it('a paused local-time periodical schedule moves on after each occurrence closes, then expires', async () => {
+    const app = await appWith(['Pacific/Kiritimati', 'UTC']);
+    const periodical = {
+      start: '2027-01-02 00:00:00',
+      end: '2027-01-03 23:00:00',
+      time: '09:00:00',
+      time_unit: 'day',
+      frequency: 1,
+    };
+    const id = await insertSchedule(
+      app,
+      { periodical },
+      { localTime: true, enabled: false, now: '2027-01-01T00:00:00Z' },
+    );
+
+    const sent = await tick(id, '2027-01-01T00:00:00Z', '2027-01-03T20:00:00Z', 60 * 60_000);
+    expect(sent).toEqual([]);
+    // The 01-02 occurrence closed (UTC−12) at 01-02T21:00Z; the paused row now waits for 01-03's close.
+    expect(await row(id)).toMatchObject({
+      status: 'active',
+      next_fire_at: new Date('2027-01-03T21:00:00Z'),
+      occurrence: '2027-01-03 09:00:00',
+    });
+
+    expect(await tick(id, '2027-01-03T21:00:00Z', '2027-01-04T00:00:00Z', 60 * 60_000)).toEqual([]);
+    expect(await firesOf(id)).toEqual([]);
     expect(await row(id)).toMatchObject({ status: 'finished', next_fire_at: null, occurrence: null });
   });
 });

@@ -1,10 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import {
-  AudienceService,
-  type Audience,
-  type AudienceFilter,
-  type SegmentFilters,
-} from '@herald/audience';
+import { AudienceService, type Audience, type AudienceFilter } from '@herald/audience';
 import { HeraldError } from '@herald/common';
 import type { QueueService } from '@herald/platform';
 import {
@@ -30,6 +25,7 @@ import { parseTrigger } from './trigger';
 interface DueRow {
   id: string;
   app_id: string;
+  enabled: boolean;
   trigger: Record<string, unknown>;
   spec: PushSpec;
   local_time: boolean;
@@ -55,10 +51,12 @@ export interface FirerLogger {
 
 const BATCH = 20;
 
-const DUE_ROWS = `SELECT s.id, s.app_id, s.trigger, s.spec, s.local_time, s.timezone, s.occurrence, s.next_fire_at,
+/** Due rows, oldest first, that no other worker holds: enabled ones fire, paused ones are only re-planned. */
+const dueRows = (enabled: boolean) =>
+  `SELECT s.id, s.app_id, s.enabled, s.trigger, s.spec, s.local_time, s.timezone, s.occurrence, s.next_fire_at,
           s.active_from, EXISTS (SELECT 1 FROM campaigns c WHERE c.schedule_id = s.id) AS campaign
      FROM schedules s
-    WHERE s.enabled AND s.status = 'active' AND s.next_fire_at <= $1
+    WHERE ${enabled ? '' : 'NOT '}s.enabled AND s.status = 'active' AND s.next_fire_at <= $1
     ORDER BY s.next_fire_at LIMIT ${BATCH}
     FOR UPDATE OF s SKIP LOCKED`;
 
@@ -86,10 +84,12 @@ export class ScheduleFirer {
     const all: Fire[] = [];
     for (;;) {
       const { fires, full } = await this.db.transaction(async (tx) => {
-        const due = await tx.query<DueRow[]>(DUE_ROWS, [now]);
+        const due = await tx.query<DueRow[]>(dueRows(true), [now]);
+        // A paused schedule fires nothing, but its time still runs out: it moves on, or expires.
+        const paused = await tx.query<DueRow[]>(dueRows(false), [now]);
         const fired: (Fire & { singleShard: boolean })[] = [];
-        for (const s of due) fired.push(...(await this.process(tx, s, now)));
-        return { fires: fired, full: due.length === BATCH };
+        for (const s of [...due, ...paused]) fired.push(...(await this.process(tx, s, now)));
+        return { fires: fired, full: due.length === BATCH || paused.length === BATCH };
       });
       for (const f of fires) if (f.messageId) await this.enqueue(f.messageId, f.singleShard);
       all.push(...fires.map(({ singleShard: _, ...f }) => f));
@@ -105,6 +105,8 @@ export class ScheduleFirer {
     let plan: SchedulePlan;
     if (!occurrence) {
       plan = DONE;
+    } else if (!s.enabled) {
+      plan = planPaused(input, now);
     } else if (!s.local_time) {
       const fired = await this.fire(tx, s, s.next_fire_at, 0, s.spec);
       if (fired) fires.push(fired);
@@ -211,13 +213,9 @@ export class ScheduleFirer {
     );
     const won = Array.isArray(claimed) ? claimed.length > 0 : claimed !== undefined;
     if (!won) return null;
-    // The message is written in this transaction, so `now()` is its `created_at`: the instant its
-    // shards measure `last_active` from (ShardHandler), and this probe with them.
-    const [{ now: asOf }] = await tx.query<{ now: Date }[]>(`SELECT now() AS now`);
     let target: MessageTarget;
-    let segments: SegmentFilters | undefined;
     try {
-      ({ compiled: target, segments } = await this.audience.resolve(s.app_id, spec, { asOf }));
+      target = await this.audience.compile(s.app_id, spec);
     } catch (err) {
       if (!(err instanceof HeraldError)) throw err;
       // A segment of the audience was deleted since: the fire is recorded, without a message.
@@ -226,14 +224,7 @@ export class ScheduleFirer {
     }
     const messageId = await insertMessage(
       tx,
-      {
-        appId: s.app_id,
-        // The segments' filters as of this fire: its shards reach them, whatever becomes of the segments.
-        spec: { ...spec, segment_filters: segments },
-        source: s.campaign ? 'campaign' : 'schedule',
-        scheduleId: s.id,
-        singleShard,
-      },
+      { appId: s.app_id, spec, source: s.campaign ? 'campaign' : 'schedule', scheduleId: s.id, singleShard },
       target,
     );
     if (messageId !== undefined) {
@@ -268,4 +259,15 @@ function restrictToZones(spec: PushSpec, zones: Zones): PushSpec {
   const audience: Audience = { ...spec.audience, all: false };
   audience.filter = spec.audience.filter ? { and: [spec.audience.filter, leaf] } : leaf;
   return { ...spec, audience };
+}
+
+/**
+ * A paused schedule sends nothing, but its trigger runs on: it wakes when its pending occurrence is
+ * over (its instant; for local time, its UTC−12 group) to plan the next one from now, and once none is
+ * left it expires like any other.
+ */
+function planPaused(input: PlanInput, now: Date): SchedulePlan {
+  const { occurrence, nextFireAt } = planSchedule(input, now, null);
+  if (!occurrence) return DONE;
+  return { occurrence, nextFireAt: input.localTime ? localClose(occurrence) : nextFireAt };
 }

@@ -30,6 +30,7 @@ export type ScheduleStatus = 'active' | 'cancelled' | 'finished';
 @Entity({ name: 'schedules' })
 @Index('schedules_app_idx', { synchronize: false })
 @Index('schedules_due_idx', { synchronize: false })
+@Index('schedules_paused_due_idx', { synchronize: false })
 export class ScheduleEntity {
   @PrimaryColumn({ type: 'uuid', default: () => 'gen_random_uuid()' })
   id!: string;
