@@ -4,7 +4,8 @@ import request from 'supertest';
 import { EnvelopeCipher } from '@herald/crypto';
 import { QueueService } from '@herald/platform';
 import { InboxStore } from '@herald/providers';
-import { CredentialStore } from '@herald/push';
+import { CredentialStore, shardJobId } from '@herald/push';
+import { ScheduleFirer } from '@herald/schedules';
 import {
   APNS_SCRIPTS,
   createFakeApnsKey,
@@ -660,5 +661,126 @@ describe('recall and recovery', () => {
       fcm: { targets: 1, sent: 1, failed: 0 },
       gateway: { targets: 1, sent: 1, failed: 0 },
     });
+  });
+});
+
+describe("a push's audience is the one accepted, however late its shards run", () => {
+  let t: TenantFixture;
+  beforeAll(async () => {
+    t = await tenantWith([
+      { channel: 'fcm', tags: ['a'] },
+      { channel: 'gateway', tags: ['a'] },
+      { channel: 'gateway', tags: ['b'] },
+      { channel: 'apns', tags: ['b'] },
+    ]);
+  });
+  const segment = async (name: string, filter: object) =>
+    (
+      await ctx.db.query<{ id: string }[]>(
+        `INSERT INTO segments (app_id, name, filter) VALUES ($1, $2, $3) RETURNING id::text`,
+        [t.app.app.id, name, JSON.stringify(filter)],
+      )
+    )[0].id;
+  const reachedBy = async (id: string) => {
+    const rows = await ctx.db.query<{ device_id: string }[]>(
+      `SELECT device_id::text FROM deliveries WHERE message_id = $1`,
+      [id],
+    );
+    return rows.map((r) => t.devices.findIndex((d) => d.device.id === r.device_id)).sort();
+  };
+  const send = async (audience: unknown) =>
+    (await push(t, { platform: 'all', audience, notification: { alert: 'x' } })).body.msg_id as string;
+  /** Runs `meanwhile` between the accept and the first shard (no worker takes the jobs until then). */
+  const withWorkerStopped = async <T>(meanwhile: () => Promise<T>): Promise<T> => {
+    await worker.close();
+    try {
+      return await meanwhile();
+    } finally {
+      worker = await startWorker(ctx.config);
+    }
+  };
+
+  it('a segment edited or deleted after the accept changes nothing of the push', async () => {
+    const edited = await segment('edited', { tag: ['a'] });
+    const deleted = await segment('deleted', { channel: ['gateway'] });
+    const [p1, p2, both, unicast] = await withWorkerStopped(async () => {
+      const ids = [
+        await send({ segment: [edited] }),
+        await send({ segment: [deleted] }),
+        await send({ segment: [edited, deleted] }),
+        // One shard, claimed with its message (the unicast path).
+        await send({ registration_id: [t.devices[2].device.registrationId], segment: [deleted] }),
+      ];
+      await ctx.db.query(`UPDATE segments SET filter = '{"tag": ["b"]}' WHERE id = $1`, [edited]);
+      await ctx.db.query(`DELETE FROM segments WHERE id = $1`, [deleted]);
+      return ids;
+    });
+    expect(await settled(p1)).toBe('completed');
+    expect(await settled(p2)).toBe('completed');
+    expect(await settled(both)).toBe('completed');
+    expect(await settled(unicast)).toBe('completed');
+    expect(await reachedBy(p1)).toEqual([0, 1]);
+    expect(await reachedBy(p2)).toEqual([1, 2]);
+    expect(await reachedBy(both)).toEqual([0, 1, 2]);
+    expect(await reachedBy(unicast)).toEqual([2]);
+  });
+
+  it('a scheduled push keeps the segments as they were when it fired', async () => {
+    const seg = await segment('scheduled', { channel: ['gateway'] });
+    const time = new Date(Date.now() + 7 * 86_400_000).toISOString().slice(0, 19).replace('T', ' ');
+    const res = await http()
+      .post('/v3/schedules')
+      .set('Authorization', t.app.basicAuth)
+      .send({
+        name: 'seg',
+        enabled: true,
+        trigger: { single: { time } },
+        push: { platform: 'all', audience: { segment: [seg] }, notification: { alert: 'x' } },
+      })
+      .expect(200);
+    const scheduleId = res.body.schedule_id as string;
+    const id = await withWorkerStopped(async () => {
+      await ctx.db.query(`UPDATE schedules SET next_fire_at = now() - interval '1 second' WHERE id = $1`, [
+        scheduleId,
+      ]);
+      const fires = await new ScheduleFirer(ctx.db, api.get(QueueService)).fireDue(new Date());
+      const fire = fires.find((f) => f.scheduleId === scheduleId);
+      expect(fire?.messageId).toEqual(expect.any(String));
+      await ctx.db.query(`DELETE FROM segments WHERE id = $1`, [seg]);
+      return fire!.messageId!;
+    });
+    expect(await settled(id)).toBe('completed');
+    expect(await reachedBy(id)).toEqual([1, 2]);
+  });
+
+  it('a message stored without its segments, whose segment is gone, fails once and for all', async () => {
+    const seg = await segment('gone', { tag: ['a'] });
+    const id = await withWorkerStopped(async () => {
+      const msgId = await send({ segment: [seg] });
+      // As a message accepted before the segments were kept with it; old enough for the reconciler.
+      await ctx.db.query(
+        `UPDATE messages SET request = request - 'segment_filters', created_at = now() - interval '1 hour'
+          WHERE id = $1`,
+        [msgId],
+      );
+      await ctx.db.query(`DELETE FROM segments WHERE id = $1`, [seg]);
+      return msgId;
+    });
+    expect(await settled(id)).toBe('failed');
+    const [msg] = await ctx.db.query<{ error: string }[]>(`SELECT error FROM messages WHERE id = $1`, [id]);
+    expect(msg.error).toContain(`no segment "${seg}"`);
+    const shards = await ctx.db.query<{ status: string; attempts: number }[]>(
+      `SELECT status, attempts FROM message_shards WHERE message_id = $1`,
+      [id],
+    );
+    expect(shards).toEqual([{ status: 'cancelled', attempts: 1 }]);
+    const queue = worker.get(QueueService).queue('push');
+    const job = await queue.getJob(shardJobId(id, 0));
+    expect(job?.attemptsMade).toBe(1);
+    expect(await job?.getState()).toBe('failed');
+    // The reconciler leaves it be: nothing of a failed message is unfinished.
+    await worker.get(ReconcilerService).run();
+    expect(await job?.getState()).toBe('failed');
+    expect(await reachedBy(id)).toEqual([]);
   });
 });

@@ -8,7 +8,7 @@ import {
   type IdRange,
   type ScanOptions,
 } from './audience.scanner';
-import { CHANNELS, type Channel, type PushTarget } from './audience.types';
+import { CHANNELS, type AudienceFilter, type Channel, type PushTarget } from './audience.types';
 import { SegmentService } from './segment.service';
 
 export interface AudienceEstimate {
@@ -16,6 +16,26 @@ export interface AudienceEstimate {
   byChannel: Record<Channel, number>;
   /** Every platform with at least one device in the audience. */
   byPlatform: Record<string, number>;
+}
+
+/**
+ * The filter of each saved segment an audience names, by segment id, as plain JSON: what a message
+ * keeps of its segments when it is accepted (`PushSpec.segment_filters`).
+ */
+export type SegmentFilters = Record<string, AudienceFilter>;
+
+export interface AudienceCompileOptions extends CompileOptions {
+  /**
+   * The target's segments as resolved earlier (a stored message's snapshot): compiled from these,
+   * nothing is loaded. Absent: the segments are loaded now, scoped by app.
+   */
+  segments?: SegmentFilters;
+}
+
+/** A compiled target and the segment filters it was compiled from (absent: it names no segment). */
+export interface ResolvedAudience {
+  compiled: CompiledAudience;
+  segments?: SegmentFilters;
 }
 
 /**
@@ -29,10 +49,29 @@ export class AudienceService {
     this.segments = new SegmentService(db);
   }
 
-  async compile(appId: string, target: PushTarget, options?: CompileOptions): Promise<CompiledAudience> {
+  async compile(
+    appId: string,
+    target: PushTarget,
+    options?: AudienceCompileOptions,
+  ): Promise<CompiledAudience> {
+    return (await this.resolve(appId, target, options)).compiled;
+  }
+
+  /**
+   * `compile`, answering also the segment filters it used: a push keeps them with its message, so
+   * every shard (and every redelivery) reaches what was accepted even if a segment is edited or
+   * deleted meanwhile.
+   */
+  async resolve(
+    appId: string,
+    target: PushTarget,
+    { segments: given, ...options }: AudienceCompileOptions = {},
+  ): Promise<ResolvedAudience> {
     const ids = target.audience.segment ?? [];
-    const filters = ids.length > 0 ? await this.segments.filtersOf(appId, ids) : new Map();
-    return compileAudience(appId, target, filters, options);
+    const segments =
+      ids.length === 0 ? undefined : (given ?? Object.fromEntries(await this.segments.filtersOf(appId, ids)));
+    const filters = new Map(Object.entries(segments ?? {}));
+    return { compiled: compileAudience(appId, target, filters, options), segments };
   }
 
   /**

@@ -24,7 +24,13 @@ export {
   type Queryable,
   type ScanOptions,
 } from './audience.scanner';
-export { AudienceService, type AudienceEstimate } from './audience.service';
+export {
+  AudienceService,
+  type AudienceCompileOptions,
+  type AudienceEstimate,
+  type ResolvedAudience,
+  type SegmentFilters,
+} from './audience.service';
 export {
   CHANNELS,
   PLATFORMS,

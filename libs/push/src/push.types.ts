@@ -1,4 +1,4 @@
-import type { Audience, PlatformSelection } from '@herald/audience';
+import type { Audience, PlatformSelection, SegmentFilters } from '@herald/audience';
 import type { JPushMessage, JPushNotification } from '@herald/providers';
 
 /**
@@ -15,6 +15,13 @@ export interface PushSpec {
   /** JPush's idempotency id `{appKey}-{uuid}`, when the request carried one. */
   cid?: string;
   callback?: CallbackSpec;
+  /**
+   * Set by Herald when the message is written, never by the client: the filter of each segment
+   * `audience.segment` names, as it was then. Shards compile the audience from it, so a segment
+   * edited or deleted while the push is in flight changes nothing of it (absent on messages stored
+   * before it existed: their shards load the segments by id).
+   */
+  segment_filters?: SegmentFilters;
 }
 
 export interface PushOptions {

@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { AudienceService, type Audience, type AudienceFilter } from '@herald/audience';
+import { AudienceService, type Audience, type AudienceFilter, type SegmentFilters } from '@herald/audience';
 import { HeraldError } from '@herald/common';
 import type { QueueService } from '@herald/platform';
 import {
@@ -214,8 +214,9 @@ export class ScheduleFirer {
     const won = Array.isArray(claimed) ? claimed.length > 0 : claimed !== undefined;
     if (!won) return null;
     let target: MessageTarget;
+    let segments: SegmentFilters | undefined;
     try {
-      target = await this.audience.compile(s.app_id, spec);
+      ({ compiled: target, segments } = await this.audience.resolve(s.app_id, spec));
     } catch (err) {
       if (!(err instanceof HeraldError)) throw err;
       // A segment of the audience was deleted since: the fire is recorded, without a message.
@@ -224,7 +225,14 @@ export class ScheduleFirer {
     }
     const messageId = await insertMessage(
       tx,
-      { appId: s.app_id, spec, source: s.campaign ? 'campaign' : 'schedule', scheduleId: s.id, singleShard },
+      {
+        appId: s.app_id,
+        // The segments' filters as of this fire: its shards reach them, whatever becomes of the segments.
+        spec: { ...spec, segment_filters: segments },
+        source: s.campaign ? 'campaign' : 'schedule',
+        scheduleId: s.id,
+        singleShard,
+      },
       target,
     );
     if (messageId !== undefined) {

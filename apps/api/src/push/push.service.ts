@@ -110,19 +110,22 @@ export class PushService {
       if (replay) return replay;
     }
     await this.checkOverride(app, spec);
-    const target = await this.audience.compile(app.id, spec);
+    // The segments' filters are kept with the message: its shards reach what this probe checked,
+    // whatever becomes of the segments while it is in flight.
+    const { compiled: target, segments } = await this.audience.resolve(app.id, spec);
 
-    const stored: PushSpec = spec.callback
-      ? {
-          ...spec,
-          callback: {
-            ...spec.callback,
-            ...(options.masterSecret && {
-              signing_key: this.cipher.encrypt(options.masterSecret, `callback:${app.id}`),
-            }),
-          },
-        }
-      : spec;
+    const stored: PushSpec = {
+      ...spec,
+      segment_filters: segments, // undefined (left out of the stored JSON) when it names no segment
+      ...(spec.callback && {
+        callback: {
+          ...spec.callback,
+          ...(options.masterSecret && {
+            signing_key: this.cipher.encrypt(options.masterSecret, `callback:${app.id}`),
+          }),
+        },
+      }),
+    };
     const singleShard = isSingleShard(spec);
     const message = {
       appId: app.id,

@@ -1,5 +1,7 @@
 import { Injectable, Logger } from '@nestjs/common';
-import type { AudienceDevice, Channel } from '@herald/audience';
+import { UnrecoverableError } from 'bullmq';
+import type { AudienceDevice, Channel, CompiledAudience } from '@herald/audience';
+import { HeraldError } from '@herald/common';
 import type { DeliveryOutcome } from '@herald/providers';
 import { heraldMetrics } from '@herald/metrics';
 import { QueueService } from '@herald/platform';
@@ -85,10 +87,7 @@ export class ShardHandler implements JobHandler<'push.shard'> {
       credentials: await this.runtime.appCredentials(msg.app_id),
       acceptedAt: msg.created_at.getTime(),
     };
-    const compiled = await this.runtime.audience.compile(msg.app_id, {
-      platform: spec.platform,
-      audience: spec.audience,
-    });
+    const compiled = await this.compile(messageId, msg);
     const throttle = spec.options.throttle_per_minute;
     const pageSize = throttle ? Math.min(PAGE_SIZE, throttle) : PAGE_SIZE;
     const resumed = shard.attempts > 1;
@@ -162,6 +161,35 @@ export class ShardHandler implements JobHandler<'push.shard'> {
     // The request's correlation id (X-Request-Id) ties this line to the api's access log.
     this.logger.log({ correlationId: msg.correlation_id, messageId, shardNo, resumed }, 'shard done');
     return { status };
+  }
+
+  /**
+   * The message's audience as it was accepted: from the segment filters stored with it (a message
+   * stored before they were has its segments loaded by id), so every shard and every redelivery
+   * reaches the same devices. An audience that no longer compiles (a segment of an old message
+   * deleted since) never will: the message fails with the reason, and the job is not retried.
+   */
+  private async compile(messageId: string, msg: MessageRow): Promise<CompiledAudience> {
+    const spec = msg.request;
+    try {
+      return await this.runtime.audience.compile(
+        msg.app_id,
+        { platform: spec.platform, audience: spec.audience },
+        { segments: spec.segment_filters },
+      );
+    } catch (err) {
+      if (!(err instanceof HeraldError)) throw err;
+      const reason = `audience: ${err.message}`;
+      await this.runtime.db.query(
+        `WITH m AS (
+           UPDATE messages SET status = 'failed', error = $2 WHERE id = $1 AND status = 'sending' RETURNING id)
+         UPDATE message_shards s SET status = 'cancelled', completed_at = now()
+           FROM m WHERE s.message_id = m.id AND s.status IN ('pending', 'running')`,
+        [messageId, reason],
+      );
+      this.logger.warn({ correlationId: msg.correlation_id, messageId, reason }, 'message failed');
+      throw new UnrecoverableError(reason);
+    }
   }
 
   private async claim(messageId: string, shardNo: number): Promise<ClaimedShard | undefined> {
