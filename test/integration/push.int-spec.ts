@@ -783,4 +783,38 @@ describe("a push's audience is the one accepted, however late its shards run", (
     expect(await job?.getState()).toBe('failed');
     expect(await reachedBy(id)).toEqual([]);
   });
+
+  it('last_active is measured from the accept in every shard, however late it starts', async () => {
+    const u = await tenantWith([{ channel: 'gateway' }, { channel: 'gateway' }]);
+    const ids = u.devices.map((d) => d.device.id);
+    await ctx.db.query(
+      `UPDATE devices SET last_seen_at = now() - CASE WHEN id = $1 THEN interval '20 hours' ELSE interval '30 hours' END
+        WHERE id = ANY($2::bigint[])`,
+      [ids[0], ids],
+    );
+    const id = await withWorkerStopped(async () => {
+      const res = await push(u, {
+        platform: 'all',
+        audience: { filter: { last_active: { within_days: 1 } } },
+        notification: { alert: 'x' },
+      });
+      const msgId = res.body.msg_id as string;
+      // Five hours pass before the shard runs (as with a long big_push_duration): the device seen 20
+      // hours before the accept was seen 25 hours before the shard.
+      await ctx.db.query(`UPDATE messages SET created_at = created_at - interval '5 hours' WHERE id = $1`, [
+        msgId,
+      ]);
+      await ctx.db.query(
+        `UPDATE devices SET last_seen_at = last_seen_at - interval '5 hours' WHERE id = ANY($1::bigint[])`,
+        [ids],
+      );
+      return msgId;
+    });
+    expect(await settled(id)).toBe('completed');
+    const rows = await ctx.db.query<{ device_id: string }[]>(
+      `SELECT device_id::text FROM deliveries WHERE message_id = $1`,
+      [id],
+    );
+    expect(rows.map((r) => r.device_id)).toEqual([ids[0]]);
+  });
 });

@@ -213,10 +213,13 @@ export class ScheduleFirer {
     );
     const won = Array.isArray(claimed) ? claimed.length > 0 : claimed !== undefined;
     if (!won) return null;
+    // The message is written in this transaction, so `now()` is its `created_at`: the instant its
+    // shards measure `last_active` from (ShardHandler), and this probe with them.
+    const [{ now: asOf }] = await tx.query<{ now: Date }[]>(`SELECT now() AS now`);
     let target: MessageTarget;
     let segments: SegmentFilters | undefined;
     try {
-      ({ compiled: target, segments } = await this.audience.resolve(s.app_id, spec));
+      ({ compiled: target, segments } = await this.audience.resolve(s.app_id, spec, { asOf }));
     } catch (err) {
       if (!(err instanceof HeraldError)) throw err;
       // A segment of the audience was deleted since: the fire is recorded, without a message.

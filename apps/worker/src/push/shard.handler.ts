@@ -165,8 +165,9 @@ export class ShardHandler implements JobHandler<'push.shard'> {
 
   /**
    * The message's audience as it was accepted: from the segment filters stored with it (a message
-   * stored before they were has its segments loaded by id), so every shard and every redelivery
-   * reaches the same devices. An audience that no longer compiles (a segment of an old message
+   * stored before they were has its segments loaded by id), with `last_active` windows measured from
+   * its acceptance, so every shard and every redelivery reaches the same devices, however late
+   * (`big_push_duration`) it runs. An audience that no longer compiles (a segment of an old message
    * deleted since) never will: the message fails with the reason, and the job is not retried.
    */
   private async compile(messageId: string, msg: MessageRow): Promise<CompiledAudience> {
@@ -175,7 +176,7 @@ export class ShardHandler implements JobHandler<'push.shard'> {
       return await this.runtime.audience.compile(
         msg.app_id,
         { platform: spec.platform, audience: spec.audience },
-        { segments: spec.segment_filters },
+        { asOf: msg.created_at, segments: spec.segment_filters },
       );
     } catch (err) {
       if (!(err instanceof HeraldError)) throw err;
