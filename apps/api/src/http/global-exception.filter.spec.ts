@@ -51,6 +51,11 @@ class ThrowingController {
     throw Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
   }
 
+  @Get(['v3/push/validate-slow', 'dashboard/v1/slow'])
+  statementTimeout(): never {
+    throw Object.assign(new Error('canceling statement due to statement timeout'), { code: '57014' });
+  }
+
   @Get('sdk/v1/deadlock')
   deadlock(): never {
     throw Object.assign(new Error('deadlock detected'), { code: '40P01' });
@@ -153,6 +158,17 @@ describe('GlobalExceptionFilter (real HTTP through Nest)', () => {
       error: { code: 1000, message: 'a dependency is unavailable, retry later' },
     });
     await request(app.getHttpServer()).get('/sdk/v1/redis-down').expect(503);
+  });
+
+  it('answers a statement the database cancelled at its statement timeout (57014) as 503 with Retry-After', async () => {
+    const jpush = await request(app.getHttpServer()).get('/v3/push/validate-slow').expect(503);
+    expect(jpush.body).toEqual({
+      error: { code: 1000, message: 'a dependency is unavailable, retry later' },
+    });
+    expect(jpush.headers['retry-after']).toBe('1');
+    const dash = await request(app.getHttpServer()).get('/dashboard/v1/slow').expect(503);
+    expect(dash.body).toMatchObject({ code: 'unavailable', error_id: expect.any(String) });
+    expect(dash.headers['retry-after']).toBe('1');
   });
 
   it('answers a transaction the database rolled back for a deadlock as 503 with Retry-After', async () => {

@@ -55,13 +55,16 @@ function describeError(err: unknown): Record<string, unknown> {
 }
 
 /**
- * SQLSTATEs that mean "retry later" — the database is unavailable, or it rolled the transaction back for
- * a serialization failure (40001) or a deadlock (40P01), which a retry resolves — and values the client
+ * SQLSTATEs that mean "retry later" — the database is unavailable, it rolled the transaction back for
+ * a serialization failure (40001) or a deadlock (40P01), which a retry resolves, or it cancelled a
+ * statement that ran past `statement_timeout` (57014): that limit is the server's, on work the API
+ * accepted as within its documented bounds, so it is the server's failure to answer in time (503),
+ * never the client's fault (4xx) nor an unexplained 500 — and values the client
  * sent that it rejects (22021 and 22P05: a NUL character, which JSON can carry and PostgreSQL's text and
  * jsonb cannot; the push parser refuses it first, this is the backstop for every other stored JSON;
  * 54000: a value too large for an index entry, which the schemas' byte limits refuse first).
  */
-export const PG_UNAVAILABLE = /^(08|53|57P|40001$|40P01$)/;
+export const PG_UNAVAILABLE = /^(08|53|57P|57014$|40001$|40P01$)/;
 export const PG_BAD_INPUT = new Set([
   '22P02',
   '22003',
