@@ -175,6 +175,18 @@ describe('parseFilter', () => {
     expect(thrown(() => parseFilter(leaves(51))).message).toMatch(/more than 50 leaves/);
   });
 
+  it("canonicalises languages as a device registration does: Android's deprecated codes, script and region", () => {
+    expect(parseFilter({ language: ['in', 'in_ID', 'iw', 'tl', 'ji', 'sh', 'mo', 'sh_RS'] })).toEqual({
+      language: ['id', 'id-id', 'he', 'fil', 'yi', 'sr-latn', 'ro', 'sr-latn-rs'],
+    });
+    // Two spellings of one language are one value.
+    expect(parseFilter({ language: ['id', 'IN', 'zh-Hans-CN', 'zh_hans_cn'] })).toEqual({
+      language: ['id', 'zh-hans-cn'],
+    });
+    // BCP 47-shaped but not a tag Intl.Locale takes: kept lower-cased, as before (it matches no device).
+    expect(parseFilter({ language: ['QQ-X1'] })).toEqual({ language: ['qq-x1'] });
+  });
+
   it('allows 1000 values per leaf and refuses 1001', () => {
     const values = (n: number) => Array.from({ length: n }, (_, i) => `t${i}`);
     expect(() => parseFilter({ tag: values(1000) })).not.toThrow();

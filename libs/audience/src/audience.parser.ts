@@ -1,5 +1,6 @@
 import { HeraldError } from '@herald/common';
 import { appVersionKey } from './app-version';
+import { canonicalLanguage } from './language';
 import {
   CHANNELS,
   PLATFORMS,
@@ -109,9 +110,16 @@ const oneOf =
   (s: string) =>
     (allowed as readonly string[]).includes(s) ? null : `is not one of ${allowed.join(', ')}`;
 /** `zh_CN` (Android's locale form) is read as `zh-CN`; comparison is case-insensitive. */
-const normaliseLanguage = (s: string) => s.replace(/_/g, '-').toLowerCase();
+const lowerLanguage = (s: string) => s.replace(/_/g, '-').toLowerCase();
+/**
+ * Canonicalised exactly as a device's language is on registration (`canonicalLanguage`), so `in` finds
+ * the devices that reported `in_ID` (stored `id-id`). A BCP 47-shaped value `Intl.Locale` refuses
+ * (`qq-x1`) is kept lower-cased, as it always was: no device can carry it, so it matches nothing, and a
+ * saved segment holding one still loads.
+ */
+const normaliseLanguage = (s: string) => canonicalLanguage(s)?.tag ?? lowerLanguage(s);
 const languageProblem = (s: string) =>
-  LANGUAGE.test(normaliseLanguage(s)) ? null : 'is not a BCP 47 language tag';
+  LANGUAGE.test(lowerLanguage(s)) ? null : 'is not a BCP 47 language tag';
 const countryProblem = (s: string) =>
   COUNTRY.test(s.toUpperCase()) ? null : 'is not an ISO 3166-1 alpha-2 country code';
 const textProblem = (max: number) => (s: string) =>

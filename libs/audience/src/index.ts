@@ -2,6 +2,7 @@ export { appVersionKey } from './app-version';
 export {
   compileAudience,
   LANGUAGE_INDEXED_VALUES,
+  LANGUAGE_LENGTH_LOOKUPS,
   type CompiledAudience,
   type CompileOptions,
 } from './audience.compiler';
@@ -44,4 +45,5 @@ export {
   type PushTarget,
   type VersionRange,
 } from './audience.types';
+export { canonicalLanguage, type LanguageTag } from './language';
 export { SegmentService, type Segment, type SegmentPage } from './segment.service';

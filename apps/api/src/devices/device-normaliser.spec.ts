@@ -11,6 +11,9 @@ describe('device normalisation', () => {
     ['en_US', { tag: 'en-us', language: 'en', region: 'us' }],
     ['EN', { tag: 'en', language: 'en' }],
     ['pt-br', { tag: 'pt-br', language: 'pt', region: 'br' }],
+    // Android's deprecated codes, canonicalised as the audience parser reads filter values.
+    ['in_ID', { tag: 'id-id', language: 'id', region: 'id' }],
+    ['sh_RS', { tag: 'sr-latn-rs', language: 'sr', script: 'latn', region: 'rs' }],
   ])('language %s', (input, expected) => {
     expect(normaliseLanguage(input)).toEqual(expected);
   });

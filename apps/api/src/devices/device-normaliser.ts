@@ -1,3 +1,4 @@
+import { canonicalLanguage, type LanguageTag } from '@herald/audience';
 import { HeraldError } from '@herald/common';
 
 /**
@@ -13,38 +14,13 @@ function invalid(field: string, message: string): HeraldError {
   return new HeraldError('invalid_parameter', `${field}: ${message}`, { jpushCode: 7002 });
 }
 
-export interface LanguageTag {
-  tag: string;
-  language: string;
-  script?: string;
-  region?: string;
-}
+export type { LanguageTag };
 
-/** `Intl.Locale` costs ~35 µs a call, and devices report a few hundred distinct tags at most. */
-const languageCache = new Map<string, LanguageTag>();
-
+/** The shared canonical form (`canonicalLanguage` in `@herald/audience`), which `language` filters read too. */
 export function normaliseLanguage(input: string): LanguageTag {
-  const cached = languageCache.get(input);
-  if (cached) return cached;
-  const tag = parseLanguage(input);
-  if (languageCache.size >= 10_000) languageCache.clear();
-  languageCache.set(input, tag);
+  const tag = canonicalLanguage(input);
+  if (tag === null) throw invalid('language', `"${input.slice(0, 40)}" is not a BCP 47 language tag`);
   return tag;
-}
-
-function parseLanguage(input: string): LanguageTag {
-  let locale: Intl.Locale;
-  try {
-    locale = new Intl.Locale(input.trim().replace(/_/g, '-'));
-  } catch {
-    throw invalid('language', `"${input.slice(0, 40)}" is not a BCP 47 language tag`);
-  }
-  return {
-    tag: locale.toString().toLowerCase(),
-    language: locale.language.toLowerCase(),
-    ...(locale.script ? { script: locale.script.toLowerCase() } : {}),
-    ...(locale.region ? { region: locale.region.toLowerCase() } : {}),
-  };
 }
 
 export function normaliseCountry(input: string): string {
