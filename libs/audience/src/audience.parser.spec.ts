@@ -151,7 +151,7 @@ describe('parseFilter', () => {
         and: [
           { language: ['zh_CN', 'EN', 'zh-cn'] },
           { country: ['cn'] },
-          { app_version: { gte: '2.1', lt: 3 } },
+          { app_version: { gte: '2.1', lt: ' 3 ' } },
           { or: [{ last_active: { within_days: 30 } }, { not: { channel: ['gateway'] } }] },
           { city: [' Shenzhen '] },
         ],
@@ -185,6 +185,13 @@ describe('parseFilter', () => {
     });
     // BCP 47-shaped but not a tag Intl.Locale takes: kept lower-cased, as before (it matches no device).
     expect(parseFilter({ language: ['QQ-X1'] })).toEqual({ language: ['qq-x1'] });
+  });
+
+  it.each([2.1, 3, 0])('refuses the JSON number %j as an app_version, naming the field', (v) => {
+    // 2.10 arrives as 2.1: a number cannot say which version was meant.
+    const err = thrown(() => parseFilter({ and: [{ app_version: { gte: '1', lt: v } }] }, 'audience.filter'));
+    expect(err.jpushCode).toBe(1003);
+    expect(err.message).toMatch(/^audience\.filter\.and\[0\]\.app_version\.lt: must be a version string/);
   });
 
   it('allows 1000 values per leaf and refuses 1001', () => {

@@ -307,11 +307,14 @@ function versionRange(value: unknown, at: string): VersionRange {
   const range: VersionRange = {};
   for (const [k, v] of Object.entries(value)) {
     if (!(VERSION_KEYS as readonly string[]).includes(k)) throw unknown(at, k);
-    const text = typeof v === 'number' && Number.isFinite(v) ? String(v) : v;
-    if (typeof text !== 'string' || appVersionKey(text) === null) {
+    // A JSON number is refused, not read: 2.10 arrives as 2.1, and 2.1.0 is not a number at all.
+    if (typeof v === 'number') {
+      throw invalid(`${at}.${k}`, `must be a version string such as "2.1", not the number ${v}`);
+    }
+    if (typeof v !== 'string' || appVersionKey(v) === null) {
       throw invalid(`${at}.${k}`, 'must be a version such as "2.1" or "3.0.0-beta.1"');
     }
-    range[k as keyof VersionRange] = text.trim();
+    range[k as keyof VersionRange] = v.trim();
   }
   if (Object.keys(range).length === 0) throw invalid(at, 'needs at least one of gte, gt, lte, lt, eq');
   return range;
