@@ -108,7 +108,10 @@ const UPSERT_DEVICES = `
     province = COALESCE(EXCLUDED.province, devices.province),
     city = COALESCE(EXCLUDED.city, devices.city),
     app_version = COALESCE(EXCLUDED.app_version, devices.app_version),
-    app_version_key = COALESCE(EXCLUDED.app_version_key, devices.app_version_key),
+    -- The key goes with the version it was made from: a version with no key (\`2.2.0.1\`) clears the old
+    -- one, as an update does, or the device would keep matching \`app_version\` filters as its old version.
+    app_version_key = CASE WHEN EXCLUDED.app_version IS NOT NULL THEN EXCLUDED.app_version_key
+                           ELSE devices.app_version_key END,
     os_version = COALESCE(EXCLUDED.os_version, devices.os_version),
     device_model = COALESCE(EXCLUDED.device_model, devices.device_model),
     -- A registration after a provider rejected the token proves the token is alive again.

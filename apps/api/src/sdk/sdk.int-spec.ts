@@ -79,6 +79,30 @@ describe('SDK API (real PostgreSQL and Redis)', () => {
       .expect(200, {});
   });
 
+  it('re-registering with a version that has no sortable key clears the old key, as an update does', async () => {
+    const body = { platform: 'android', channel: 'fcm', token: 'fcm-token-versions' };
+    const device = async () => devices().findOneByOrFail({ token: body.token });
+    const first = await register({ ...body, app_version: '2.1.0' }).expect(200);
+    expect((await device()).appVersionKey).not.toBeNull();
+    // Four numeric parts: kept as sent, but no key, so no app_version filter matches it — not even as 2.1.0.
+    await register({ ...body, app_version: '2.2.0.1' }).expect(200);
+    expect(await device()).toMatchObject({ appVersion: '2.2.0.1', appVersionKey: null });
+    // A registration that reports no version keeps both.
+    await register({ ...body, app_version: '2.3.0' }).expect(200);
+    const key = (await device()).appVersionKey;
+    expect(key).not.toBeNull();
+    const again = await register(body).expect(200);
+    expect(again.body.registration_id).toBe(first.body.registration_id);
+    expect(await device()).toMatchObject({ appVersion: '2.3.0', appVersionKey: key });
+    // The update path, for comparison: the same version clears the key there too.
+    await http()
+      .put(`/sdk/v1/devices/${again.body.registration_id}`)
+      .set('Authorization', `Bearer ${again.body.registration_id}:${again.body.device_secret}`)
+      .send({ app_version: '2.2.0.1' })
+      .expect(200);
+    expect(await device()).toMatchObject({ appVersion: '2.2.0.1', appVersionKey: null });
+  });
+
   it('gives the same device for the same token, even for two registrations at once, and rotates the secret', async () => {
     const body = { platform: 'android', channel: 'fcm', token: 'fcm-token-race' };
     const [a, b] = await Promise.all([register(body), register(body)]);
