@@ -553,6 +553,22 @@ describe('parsePushRequest: notification.i18n (Herald)', () => {
     });
   });
 
+  it("reads languages as devices' are stored (canonical): Android's in, iw and tl are id, he and fil", () => {
+    const spec = push({
+      notification: {
+        alert: 'x',
+        i18n: { in: { alert: 'Halo' }, iw_IL: { alert: 'שלום' }, tl: { alert: 'Kumusta' } },
+      },
+    });
+    expect(Object.keys(spec.notification!.i18n!)).toEqual(['id', 'he-il', 'fil']);
+    // Two spellings of one language are one language.
+    expect(
+      errorOf({ notification: { alert: 'x', i18n: { in: { alert: 'a' }, id: { alert: 'b' } } } }),
+    ).toMatchObject({
+      jpushCode: 1003,
+    });
+  });
+
   it.each([
     [{ 'not a tag': { alert: 'x' } }, 1003],
     [{ zh: { alert: 'x' }, ZH: { alert: 'y' } }, 1003],

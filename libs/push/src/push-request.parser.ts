@@ -1,4 +1,4 @@
-import { parsePushTarget } from '@herald/audience';
+import { canonicalLanguage, parsePushTarget } from '@herald/audience';
 import { HeraldError } from '@herald/common';
 import type {
   Extras,
@@ -343,7 +343,9 @@ function parseI18n(value: unknown, field: string): Record<string, JPushLocalized
   const out: Record<string, JPushLocalized> = {};
   for (const [tag, content] of entries) {
     const at = `${field}.${tag}`;
-    const key = tag.replace(/_/g, '-').toLowerCase();
+    // The form devices' languages are stored in (canonical, lower-cased: Android's `in` is `id`), so
+    // the per-device choice (exact tag, then primary language) finds it.
+    const key = canonicalLanguage(tag)?.tag ?? tag.replace(/_/g, '-').toLowerCase();
     if (!LANGUAGE.test(key)) throw invalid(field, `"${tag.slice(0, 64)}" is not a BCP 47 language tag`);
     if (Object.prototype.hasOwnProperty.call(out, key)) {
       throw invalid(field, `"${tag}" repeats a language already given (tags are case-insensitive)`);
