@@ -1,7 +1,11 @@
 /**
  * The console's only door to Herald: the dashboard API (`/dashboard/v1`). Access tokens live 15
- * minutes; a 401 is answered by one refresh (refresh tokens work once, so concurrent refreshes share
- * one request) and the call is retried once.
+ * minutes; a 401 is answered by one refresh and the call is retried once. Refresh tokens work once and
+ * the server takes a reused one for theft (it ends the whole login), so the tabs of one browser, which
+ * share the session in localStorage, never refresh the same token twice: concurrent calls in a tab
+ * share one refresh, tabs take turns (Web Locks, where the browser has them), each re-reads the stored
+ * session before refreshing (another tab may have refreshed already), and `storage` events carry one
+ * tab's new tokens and sign-outs to the others.
  */
 
 export type Role = 'owner' | 'admin' | 'developer' | 'viewer';
@@ -39,22 +43,67 @@ export interface Page<T> {
 }
 
 const STORAGE_KEY = 'herald.console.session';
+const REFRESH_LOCK = 'herald-refresh';
 const BASE = '/dashboard/v1';
 
 type Listener = (s: Session | null) => void;
 
+/** What the tabs of one browser share: the stored session, its `storage` events, Web Locks. */
+export interface ApiEnv {
+  storage: Pick<Storage, 'getItem' | 'setItem' | 'removeItem'>;
+  /** Where other tabs' `storage` events arrive (the window). */
+  events?: Pick<EventTarget, 'addEventListener'>;
+  /** `navigator.locks` (secure contexts only): one refresh at a time across tabs. */
+  locks?: { request(name: string, callback: () => Promise<unknown>): Promise<unknown> };
+}
+
+function browserEnv(): ApiEnv {
+  const memory = new Map<string, string>();
+  return {
+    storage:
+      typeof localStorage === 'undefined'
+        ? {
+            getItem: (k) => memory.get(k) ?? null,
+            setItem: (k, v) => void memory.set(k, v),
+            removeItem: (k) => void memory.delete(k),
+          }
+        : localStorage,
+    events: typeof window === 'undefined' ? undefined : window,
+    locks: typeof navigator === 'undefined' ? undefined : navigator.locks,
+  };
+}
+
+const sameSession = (a: Session | null, b: Session | null) =>
+  a?.access_token === b?.access_token && a?.refresh_token === b?.refresh_token;
+
 export class Api {
-  private session: Session | null = null;
+  private session: Session | null;
   private refreshing: Promise<boolean> | null = null;
   private readonly listeners = new Set<Listener>();
 
-  constructor() {
+  constructor(private readonly env: ApiEnv = browserEnv()) {
+    this.session = this.stored();
+    // Another tab refreshed, signed in or signed out (the event never fires in the tab that wrote).
+    env.events?.addEventListener('storage', (e) => {
+      const key = (e as StorageEvent).key;
+      if (key === STORAGE_KEY || key === null) this.adopt(this.stored());
+    });
+  }
+
+  private stored(): Session | null {
     try {
-      const raw = localStorage.getItem(STORAGE_KEY);
-      this.session = raw ? (JSON.parse(raw) as Session) : null;
+      const raw = this.env.storage.getItem(STORAGE_KEY);
+      return raw ? (JSON.parse(raw) as Session) : null;
     } catch {
-      this.session = null;
+      return null;
     }
+  }
+
+  /** Takes the session another tab stored, without writing it back. */
+  private adopt(session: Session | null): void {
+    if (sameSession(session, this.session)) return;
+    this.session = session;
+    for (const l of this.listeners) l(session);
   }
 
   get current(): Session | null {
@@ -68,8 +117,8 @@ export class Api {
 
   setSession(session: Session | null): void {
     this.session = session;
-    if (session) localStorage.setItem(STORAGE_KEY, JSON.stringify(session));
-    else localStorage.removeItem(STORAGE_KEY);
+    if (session) this.env.storage.setItem(STORAGE_KEY, JSON.stringify(session));
+    else this.env.storage.removeItem(STORAGE_KEY);
     for (const l of this.listeners) l(session);
   }
 
@@ -139,7 +188,7 @@ export class Api {
       return await this.raw<T>(method, path, body, token, headers);
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 401 || !this.session) throw err;
-      if (!(await this.refresh())) {
+      if (!(await this.refresh(token))) {
         this.setSession(null);
         throw err;
       }
@@ -147,23 +196,40 @@ export class Api {
     }
   }
 
-  private refresh(): Promise<boolean> {
-    this.refreshing ??= (async () => {
-      const s = this.session;
-      if (!s) return false;
-      try {
-        const next = await this.raw<Omit<Session, 'email'>>('POST', '/auth/refresh', {
-          refresh_token: s.refresh_token,
-        });
-        this.start(next, s.email);
-        return true;
-      } catch {
-        return false;
-      } finally {
-        this.refreshing = null;
-      }
-    })();
+  /**
+   * A working session after `failed` (an access token) was refused. Calls of this tab share one
+   * refresh; tabs take turns where the browser has Web Locks.
+   */
+  private refresh(failed: string | undefined): Promise<boolean> {
+    this.refreshing ??= this.oneTabAtATime(() => this.refreshNow(failed)).finally(() => {
+      this.refreshing = null;
+    });
     return this.refreshing;
+  }
+
+  private async refreshNow(failed: string | undefined): Promise<boolean> {
+    // Another tab may have refreshed (or signed in, or out) since this one read the session: its
+    // tokens are the newer ones, and refreshing this tab's old token would end the login.
+    const stored = this.stored();
+    if (!sameSession(stored, this.session)) this.adopt(stored);
+    const s = this.session;
+    if (!s) return false;
+    if (s.access_token !== failed) return true;
+    try {
+      const next = await this.raw<Omit<Session, 'email'>>('POST', '/auth/refresh', {
+        refresh_token: s.refresh_token,
+      });
+      this.start(next, s.email);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  private async oneTabAtATime<T>(fn: () => Promise<T>): Promise<T> {
+    const locks = this.env.locks;
+    if (!locks) return fn();
+    return (await locks.request(REFRESH_LOCK, fn)) as T;
   }
 
   private async raw<T>(

@@ -1,0 +1,201 @@
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { Api, type ApiEnv, type Session } from './api';
+
+/**
+ * The console's API client against a fake dashboard API whose refresh tokens work once (a reused one
+ * ends the whole login, as the real one does) and a localStorage shared by several "tabs", each with
+ * its own `storage` events.
+ */
+const KEY = 'herald.console.session';
+
+interface Call {
+  path: string;
+  token?: string;
+  body?: Record<string, unknown>;
+}
+
+class FakeServer {
+  readonly calls: Call[] = [];
+  readonly validAccess = new Set<string>();
+  private readonly usedRefresh = new Set<string>();
+  private readonly liveRefresh = new Set<string>();
+  revoked = false;
+  loggedOut = false;
+  private n = 0;
+  /** The next refresh answers this instead (a network error or a status). */
+  refreshFailure: 'network' | number | null = null;
+
+  constructor() {
+    this.validAccess.add('A0');
+    this.liveRefresh.add('R0');
+  }
+
+  fetch = async (url: string, init?: RequestInit): Promise<Response> => {
+    const path = url.replace('/dashboard/v1', '');
+    const headers = (init?.headers ?? {}) as Record<string, string>;
+    const body = init?.body ? (JSON.parse(init.body as string) as Record<string, unknown>) : undefined;
+    const token = headers.authorization?.slice('Bearer '.length);
+    this.calls.push({ path, token, body });
+    await new Promise((r) => setTimeout(r, 1));
+    const json = (status: number, o: unknown) =>
+      new Response(status === 204 ? null : JSON.stringify(o), { status });
+    const refused = json(401, { code: 'unauthorized', message: 'not valid' });
+    if (path === '/auth/refresh') {
+      const failure = this.refreshFailure;
+      this.refreshFailure = null;
+      if (failure === 'network') throw new TypeError('Failed to fetch');
+      if (typeof failure === 'number') return json(failure, { code: String(failure), message: 'down' });
+      const rt = String(body?.refresh_token);
+      if (this.revoked || !this.liveRefresh.has(rt)) return refused;
+      if (this.usedRefresh.has(rt)) {
+        this.revoked = true;
+        return json(401, { code: 'unauthorized', message: 'refresh token was already used' });
+      }
+      this.usedRefresh.add(rt);
+      this.n++;
+      this.validAccess.add(`A${this.n}`);
+      this.liveRefresh.add(`R${this.n}`);
+      return json(200, {
+        access_token: `A${this.n}`,
+        refresh_token: `R${this.n}`,
+        tenant_id: 't',
+        user_id: 'u',
+        role: 'owner',
+      });
+    }
+    if (this.revoked || !token || !this.validAccess.has(token)) return refused;
+    if (path === '/auth/logout') {
+      this.revoked = true;
+      this.loggedOut = true;
+      return json(204, null);
+    }
+    return json(200, { ok: token });
+  };
+
+  /** Fifteen minutes pass: every access token issued so far expires. */
+  expireAccess(): void {
+    this.validAccess.clear();
+  }
+
+  refreshes(): Call[] {
+    return this.calls.filter((c) => c.path === '/auth/refresh');
+  }
+}
+
+/** One origin's localStorage; a write fires `storage` in every tab but the writer, as browsers do. */
+class Browser {
+  private readonly data = new Map<string, string>();
+  private readonly tabs: EventTarget[] = [];
+  private tail: Promise<unknown> = Promise.resolve();
+  /** navigator.locks: callbacks for one name run one after another. */
+  readonly locks = {
+    request: (_name: string, cb: () => Promise<unknown>): Promise<unknown> => {
+      const run = this.tail.then(cb);
+      this.tail = run.catch(() => undefined);
+      return run;
+    },
+  };
+
+  tab(opts: { locks?: boolean } = {}): Api {
+    const events = new EventTarget();
+    this.tabs.push(events);
+    const fire = (key: string) => {
+      for (const t of this.tabs) {
+        if (t !== events) t.dispatchEvent(Object.assign(new Event('storage'), { key }));
+      }
+    };
+    const env: ApiEnv = {
+      storage: {
+        getItem: (k) => this.data.get(k) ?? null,
+        setItem: (k, v) => {
+          this.data.set(k, v);
+          fire(k);
+        },
+        removeItem: (k) => {
+          this.data.delete(k);
+          fire(k);
+        },
+      },
+      events,
+      ...(opts.locks !== false && { locks: this.locks }),
+    };
+    return new Api(env);
+  }
+
+  /** Writes without telling any tab (as if the event were still on its way). */
+  seed(session: Session): void {
+    this.data.set(KEY, JSON.stringify(session));
+  }
+
+  stored(): Session | null {
+    const raw = this.data.get(KEY);
+    return raw ? (JSON.parse(raw) as Session) : null;
+  }
+}
+
+const SESSION: Session = {
+  access_token: 'A0',
+  refresh_token: 'R0',
+  tenant_id: 't',
+  user_id: 'u',
+  role: 'owner',
+  email: 'e@example.com',
+};
+
+let server: FakeServer;
+let browser: Browser;
+const realFetch = globalThis.fetch;
+
+beforeEach(() => {
+  server = new FakeServer();
+  globalThis.fetch = server.fetch as typeof fetch;
+  browser = new Browser();
+  browser.seed(SESSION);
+});
+
+afterEach(() => {
+  globalThis.fetch = realFetch;
+});
+
+describe('two tabs of one browser', () => {
+  it('refresh one after the other: the second uses the first one’s tokens (no Web Locks)', async () => {
+    const a = browser.tab({ locks: false });
+    const b = browser.tab({ locks: false });
+    server.expireAccess();
+    await expect(a.get('/me')).resolves.toEqual({ ok: 'A1' });
+    await expect(b.get('/me')).resolves.toEqual({ ok: 'A1' });
+    await expect(a.get('/me')).resolves.toEqual({ ok: 'A1' });
+    expect(server.revoked).toBe(false);
+    expect(server.refreshes()).toHaveLength(1);
+    expect(browser.stored()?.refresh_token).toBe('R1');
+  });
+
+  it('refresh at the same moment: Web Locks make it one refresh', async () => {
+    const a = browser.tab();
+    const b = browser.tab();
+    server.expireAccess();
+    await expect(Promise.all([a.get('/me'), b.get('/me'), a.get('/x')])).resolves.toEqual([
+      { ok: 'A1' },
+      { ok: 'A1' },
+      { ok: 'A1' },
+    ]);
+    expect(server.revoked).toBe(false);
+    expect(server.refreshes()).toHaveLength(1);
+  });
+
+  it('pick up another tab’s new session and its sign-out from storage events', async () => {
+    const a = browser.tab();
+    const b = browser.tab();
+    const seen: (string | null)[] = [];
+    b.onChange((s) => seen.push(s?.access_token ?? null));
+    server.expireAccess();
+    await a.get('/me');
+    expect(b.current?.access_token).toBe('A1');
+    // B calls with the new token at once: no refresh of its own.
+    await expect(b.get('/me')).resolves.toEqual({ ok: 'A1' });
+    expect(server.refreshes()).toHaveLength(1);
+    await a.signOut();
+    expect(b.current).toBeNull();
+    expect(seen).toEqual(['A1', null]);
+  });
+});
