@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
-import { Api, type ApiEnv, type Session } from './api';
+import { Api, ApiError, type ApiEnv, type Session } from './api';
 
 /**
  * The console's API client against a fake dashboard API whose refresh tokens work once (a reused one
@@ -197,5 +197,31 @@ describe('two tabs of one browser', () => {
     await a.signOut();
     expect(b.current).toBeNull();
     expect(seen).toEqual(['A1', null]);
+  });
+});
+
+describe('a refresh that fails', () => {
+  it('for a moment (network, 5xx) keeps the session and shows the error; a later call refreshes', async () => {
+    const a = browser.tab();
+    server.expireAccess();
+    server.refreshFailure = 'network';
+    await expect(a.get('/me')).rejects.toThrow('Failed to fetch');
+    expect(a.current).toEqual(SESSION);
+    expect(browser.stored()).toEqual(SESSION);
+    server.refreshFailure = 503;
+    await expect(a.get('/me')).rejects.toMatchObject({ status: 503 });
+    expect(a.current).toEqual(SESSION);
+    await expect(a.get('/me')).resolves.toEqual({ ok: 'A1' });
+  });
+
+  it('with 401 signs out', async () => {
+    const a = browser.tab();
+    server.expireAccess();
+    server.revoked = true;
+    const err = await a.get('/me').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApiError);
+    expect((err as ApiError).status).toBe(401);
+    expect(a.current).toBeNull();
+    expect(browser.stored()).toBeNull();
   });
 });

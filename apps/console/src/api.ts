@@ -188,17 +188,17 @@ export class Api {
       return await this.raw<T>(method, path, body, token, headers);
     } catch (err) {
       if (!(err instanceof ApiError) || err.status !== 401 || !this.session) throw err;
-      if (!(await this.refresh(token))) {
-        this.setSession(null);
-        throw err;
-      }
+      if (!(await this.refresh(token))) throw err;
       return this.raw<T>(method, path, body, this.session?.access_token, headers);
     }
   }
 
   /**
-   * A working session after `failed` (an access token) was refused. Calls of this tab share one
-   * refresh; tabs take turns where the browser has Web Locks.
+   * A working session after `failed` (an access token) was refused: true, or false when the login is
+   * over (signed out: the refresh token was refused with 401, or another tab signed out). A refresh
+   * that failed otherwise (network, 5xx, rate limit) keeps the session and rejects with its error, so
+   * the page shows it and a later call tries again. Calls of this tab share one refresh; tabs take
+   * turns where the browser has Web Locks.
    */
   private refresh(failed: string | undefined): Promise<boolean> {
     this.refreshing ??= this.oneTabAtATime(() => this.refreshNow(failed)).finally(() => {
@@ -221,7 +221,15 @@ export class Api {
       });
       this.start(next, s.email);
       return true;
-    } catch {
+    } catch (err) {
+      if (!(err instanceof ApiError) || err.status !== 401) throw err;
+      // Refused: this login is over, unless another tab has signed in meanwhile.
+      const now = this.stored();
+      if (now && now.refresh_token !== s.refresh_token) {
+        this.adopt(now);
+        return true;
+      }
+      this.setSession(null);
       return false;
     }
   }
