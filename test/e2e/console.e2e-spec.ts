@@ -41,6 +41,8 @@ let fcm: FakeFcmServer;
 let browser: Browser;
 let page: Page;
 let base: string;
+/** What Chromium refused under the console's Content-Security-Policy, on any page of the flow. */
+const cspViolations: string[] = [];
 
 jest.setTimeout(120_000);
 
@@ -80,6 +82,9 @@ beforeAll(async () => {
   // Screenshots show finished states, not a bar mid-animation.
   await page.emulateMedia({ reducedMotion: 'reduce' });
   page.on('pageerror', (e) => console.error('page error:', e));
+  page.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
   page.on('dialog', (d) => void d.accept());
 }, 90_000);
 
@@ -419,5 +424,12 @@ describe('the console, driven in headless Chromium', () => {
       { Authorization: `Bearer ${accepted.body.access_token}` },
     );
     expect({ status: refused.status, code: refused.body.code }).toEqual({ status: 403, code: 'forbidden' });
+  });
+
+  it('broke no Content-Security-Policy rule on any page, and may not be framed', async () => {
+    expect(cspViolations).toEqual([]);
+    const res = await fetch(`${base}/console/login`);
+    expect(res.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    expect(res.headers.get('x-frame-options')).toBe('DENY');
   });
 });

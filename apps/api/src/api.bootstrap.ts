@@ -7,8 +7,11 @@ import type { HeraldConfig } from '@herald/config';
 import { httpMetricsMiddleware } from '@herald/metrics';
 import { requestIdMiddleware } from '@herald/platform';
 import { ApiModule } from './api.module';
-import { serveConsole } from './console.static';
+import { CONSOLE_PATH, serveConsole } from './console.static';
+import { securityHeaders } from './http/security-headers';
 import { buildOpenApiDocument } from './openapi';
+
+const DOCS_PATH = 'docs';
 
 /** Builds the api application without listening, so tests and the all-in-one entry share it. */
 function collapseSlashes(req: { url: string }, _res: unknown, next: () => void): void {
@@ -37,8 +40,12 @@ export async function createApiApp(config: HeraldConfig, logName = 'api'): Promi
   app.use(httpMetricsMiddleware('api'));
   // JPush's own clients send some paths with doubled slashes (`/v3/tags//{tag}`); route them anyway.
   app.use(collapseSlashes);
+  // Before every route: the console, the docs and API answers (errors and 404s too) carry them.
+  app.use(securityHeaders({ console: CONSOLE_PATH, docs: `/${DOCS_PATH}` }));
   serveConsole(app);
-  SwaggerModule.setup('docs', app, () => buildOpenApiDocument(app), { jsonDocumentUrl: 'docs/openapi.json' });
+  SwaggerModule.setup(DOCS_PATH, app, () => buildOpenApiDocument(app), {
+    jsonDocumentUrl: `${DOCS_PATH}/openapi.json`,
+  });
   return app;
 }
 
