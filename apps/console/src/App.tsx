@@ -152,8 +152,9 @@ function TenantSwitcher() {
   const current = me.tenants.find((x) => x.id === session.tenant_id);
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    if (!target) return;
     try {
-      await api.signIn(session.email, password, target ?? undefined);
+      await api.switchTenant(password, target);
       setTarget(null);
       setPassword('');
       navigate('/');

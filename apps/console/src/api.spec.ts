@@ -20,7 +20,7 @@ class FakeServer {
   private readonly usedRefresh = new Set<string>();
   private readonly liveRefresh = new Set<string>();
   revoked = false;
-  loggedOut = false;
+  readonly loggedOut: string[] = [];
   private n = 0;
   /** The next refresh answers this instead (a network error or a status). */
   refreshFailure: 'network' | number | null = null;
@@ -63,10 +63,24 @@ class FakeServer {
         role: 'owner',
       });
     }
+    if (path === '/auth/login') {
+      this.validAccess.add('L1');
+      return json(200, {
+        access_token: 'L1',
+        refresh_token: 'LR1',
+        tenant_id: body?.tenant_id,
+        user_id: 'u',
+        role: 'admin',
+      });
+    }
     if (this.revoked || !token || !this.validAccess.has(token)) return refused;
     if (path === '/auth/logout') {
-      this.revoked = true;
-      this.loggedOut = true;
+      // Ends the login the token belongs to (first login: A*/R*; the login of /auth/login: L*).
+      const family = token[0];
+      for (const set of [this.validAccess, this.liveRefresh]) {
+        for (const t of set) if (t[0] === family || (family === 'A' && t[0] === 'R')) set.delete(t);
+      }
+      this.loggedOut.push(token);
       return json(204, null);
     }
     return json(200, { ok: token });
@@ -223,5 +237,40 @@ describe('a refresh that fails', () => {
     expect((err as ApiError).status).toBe(401);
     expect(a.current).toBeNull();
     expect(browser.stored()).toBeNull();
+  });
+});
+
+describe('ending a login', () => {
+  it('signing out after the access token expired refreshes first, so the server ends the login', async () => {
+    const a = browser.tab();
+    server.expireAccess();
+    await a.signOut();
+    expect(server.calls.map((c) => [c.path, c.token])).toEqual([
+      ['/auth/logout', 'A0'],
+      ['/auth/refresh', undefined],
+      ['/auth/logout', 'A1'],
+    ]);
+    expect(server.loggedOut).toEqual(['A1']);
+    // The login's refresh tokens no longer work.
+    await expect(
+      server.fetch('/dashboard/v1/auth/refresh', { body: JSON.stringify({ refresh_token: 'R1' }) }),
+    ).resolves.toMatchObject({ status: 401 });
+    expect([a.current, browser.stored()]).toEqual([null, null]);
+  });
+
+  it('switching tenant ends the old login and keeps the new one', async () => {
+    const a = browser.tab();
+    server.expireAccess();
+    const next = await a.switchTenant('pw', 't2');
+    expect(server.calls.map((c) => c.path)).toEqual([
+      '/auth/login',
+      '/auth/logout',
+      '/auth/refresh',
+      '/auth/logout',
+    ]);
+    expect(server.loggedOut).toEqual(['A1']);
+    expect(next).toMatchObject({ access_token: 'L1', tenant_id: 't2', email: SESSION.email });
+    expect(browser.stored()).toEqual(next);
+    await expect(a.get('/me')).resolves.toEqual({ ok: 'L1' });
   });
 });

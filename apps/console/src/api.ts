@@ -132,13 +132,35 @@ export class Api {
     return this.start(await this.raw<Omit<Session, 'email'>>('POST', '/auth/signup', body), email);
   }
 
+  /**
+   * Ends the login on the server, then here. The logout goes the way every call goes, so an access
+   * token that expired while the console sat idle is refreshed first: otherwise the server would
+   * refuse it and the login's refresh tokens would stay valid for their 30 days.
+   */
   async signOut(): Promise<void> {
-    try {
-      if (this.session) await this.raw('POST', '/auth/logout', undefined, this.session.access_token);
-    } catch {
-      // Signing out locally is what matters; an expired token cannot be revoked anyway.
-    }
+    await this.endLogin();
     this.setSession(null);
+  }
+
+  /**
+   * A session belongs to one tenant: switching is a new login (the password is checked first, so a
+   * wrong one leaves the current login as it was), and the old login is ended before the new one is
+   * kept.
+   */
+  async switchTenant(password: string, tenantId: string): Promise<Session> {
+    const email = this.session?.email ?? '';
+    const body = { email, password, tenant_id: tenantId };
+    const next = await this.raw<Omit<Session, 'email'>>('POST', '/auth/login', body);
+    await this.endLogin();
+    return this.start(next, email);
+  }
+
+  private async endLogin(): Promise<void> {
+    try {
+      if (this.session) await this.call('POST', '/auth/logout');
+    } catch {
+      // Signing out here is what matters: a login the server cannot end now expires on its own.
+    }
   }
 
   get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T> {
