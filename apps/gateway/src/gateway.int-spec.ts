@@ -13,6 +13,7 @@ import {
   type TestContext,
 } from '@herald/testing';
 import { startGateway } from './gateway.bootstrap';
+import { DeviceAuthService } from './device-auth.service';
 import { GatewayServer } from './gateway.server';
 import { freePort, RawClient, sleep, type Frame } from './gateway.test-kit';
 
@@ -117,6 +118,51 @@ describe('authentication', () => {
     await c.until((f) => f.some((x) => x.t === 'welcome'));
     expect(c.of('welcome')[0].hb).toBe(90);
     await closeClient(c);
+  });
+
+  it('holds what a client sends while its credentials are checked, and answers it after welcome', async () => {
+    const d = await device();
+    // Header auth: the client may talk as soon as the socket is open (the lookup is still running).
+    const ws = new WebSocket(urlA, { headers: { Authorization: d.bearer } });
+    const c = new RawClient(ws);
+    ws.on('open', () => ws.send('{"t":"ping"}'));
+    await c.until((f) => f.some((x) => x.t === 'pong'));
+    expect(c.frames.map((f) => f.t)).toEqual(['welcome', 'pong']);
+    // hello auth: an ack right behind the hello.
+    const h = await RawClient.open(urlB);
+    h.send({ t: 'hello', rid: d.device.registrationId, secret: d.deviceSecret });
+    h.send({ t: 'ping' });
+    await h.until((f) => f.some((x) => x.t === 'pong'));
+    expect(h.frames.map((f) => f.t)).toEqual(['welcome', 'pong']);
+    // The first connection was replaced by the second (on another node).
+    await expect(c.closed).resolves.toEqual({ code: 4002 });
+    await closeClient(h);
+  });
+
+  it('takes any hb a hello proposes, clamped as the query parameter is, and a bad frame is 4004 even before welcome', async () => {
+    const d = await device();
+    const c = await RawClient.open(urlA);
+    c.send({ t: 'hello', rid: d.device.registrationId, secret: d.deviceSecret, hb: 45.5 });
+    await c.until((f) => f.some((x) => x.t === 'welcome'));
+    expect(c.of('welcome')[0].hb).toBe(46);
+    await closeClient(c);
+    const bad = await RawClient.open(urlA);
+    bad.send('hello?');
+    await byeThenClose(bad, 'protocol_error', 4004);
+  });
+
+  it('closes 1013 (try again later), not 4001, when the device cannot be looked up', async () => {
+    const d = await device();
+    const auth = nodeA.get(DeviceAuthService);
+    const verify = auth.verify.bind(auth);
+    auth.verify = () => Promise.reject(new Error('database unavailable'));
+    try {
+      const c = await RawClient.open(urlA, { Authorization: d.bearer });
+      await expect(c.closed).resolves.toEqual({ code: 1013 });
+      expect(c.of('bye')).toEqual([]);
+    } finally {
+      auth.verify = verify;
+    }
   });
 
   it('closes 4001 with bye auth_failed on a wrong secret, an unknown device, or no hello in time', async () => {
@@ -704,9 +750,10 @@ describe('receipts and presence', () => {
   it('remembers the heartbeat that held (within the contract bounds) and proposes it next time', async () => {
     const d = await device();
     const c = await connect(urlA, d, 2);
-    const pinger = setInterval(() => c.ws.ping(), 500);
-    await sleep(2_600);
-    clearInterval(pinger);
+    // Idle for the whole interval, then the client's ping: the connection survived it.
+    await sleep(2_000);
+    c.ws.ping();
+    await sleep(200);
     await closeClient(c);
     await waitFor(async () => {
       const [row] = await ctx.db.query<{ stable_heartbeat: number | null }[]>(
@@ -722,6 +769,19 @@ describe('receipts and presence', () => {
       await closeClient(again);
     }
   });
+});
+
+describe('the heartbeat that held', () => {
+  it('is not recorded for a connection that went silent and was closed idle (it never held)', async () => {
+    const d = await device();
+    const c = await connect(urlA, d, 2);
+    await byeThenClose(c, 'idle', 4003);
+    const [row] = await ctx.db.query<{ stable_heartbeat: number | null }[]>(
+      `SELECT stable_heartbeat FROM devices WHERE id = $1`,
+      [d.device.id],
+    );
+    expect(row.stable_heartbeat).toBeNull();
+  }, 15_000);
 });
 
 describe('moving between nodes', () => {

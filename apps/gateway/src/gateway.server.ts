@@ -48,6 +48,14 @@ const framesOut = {
   bye: heraldMetrics.gatewayFrames.labels('out', 'bye'),
 };
 
+/** Frames a client may send while its authentication runs (they wait for it); more is a protocol error. */
+const MAX_EARLY_FRAMES = 64;
+/**
+ * An idle gap of this share of the heartbeat interval, survived, counts as the interval holding (a
+ * client pings a little early, as timers and the radio allow).
+ */
+const HELD_FRACTION = 0.9;
+
 const enum State {
   Pending,
   Open,
@@ -77,6 +85,8 @@ class Connection {
   primed = false;
   slowSince = 0;
   hbRecorded = false;
+  /** Frames that arrived while authentication was running: handled once it succeeds. */
+  early: ClientFrame[] | null = null;
   /** The last fetch failed (Redis): the next sweep fetches again, rather than the next ring or ack. */
   retry = false;
   /** When the sweep next extends this device's presence claim (ms since the epoch). */
@@ -285,7 +295,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   handleMessage(conn: Connection, data: RawData, isBinary: boolean): void {
-    conn.lastSeen = Date.now();
+    this.seen(conn);
     const size = Array.isArray(data) ? data.reduce((n, b) => n + b.length, 0) : data.byteLength;
     if (isBinary || size > this.config.gateway.maxFrameBytes) return this.bye(conn, 'protocol_error');
     const text = Array.isArray(data)
@@ -294,17 +304,47 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         ? data.toString('utf8')
         : Buffer.from(data).toString('utf8');
     const parsed = parseClientFrame(text);
-    if (!parsed.ok) return this.bye(conn, conn.state === State.Pending ? 'auth_failed' : 'protocol_error');
+    // A bad frame is a protocol error whenever it comes (contract: 4004), not an authentication failure.
+    if (!parsed.ok) return this.bye(conn, 'protocol_error');
     const frame: ClientFrame = parsed.frame;
     framesIn.get(frame.t)?.inc();
     if (conn.state === State.Pending) {
-      if (frame.t !== 'hello') return this.bye(conn, 'auth_failed');
-      if (conn.device) return; // authentication in progress
-      if (frame.hb !== undefined) conn.proposedHb = frame.hb;
-      void this.authenticate(conn, frame.rid, frame.secret);
+      if (frame.t === 'hello') {
+        // The header's credentials (or an earlier hello's) are being checked: this hello may still
+        // propose the heartbeat, as the contract lets it.
+        if (typeof frame.hb === 'number' && frame.hb > 0) conn.proposedHb = frame.hb;
+        if (!conn.device) void this.authenticate(conn, frame.rid, frame.secret);
+        return;
+      }
+      // Without credentials the first frame must be hello.
+      if (!conn.device) return this.bye(conn, 'auth_failed');
+      // Authentication is running (a slow lookup): what the client sends meanwhile waits for it.
+      if ((conn.early ??= []).length >= MAX_EARLY_FRAMES) return this.bye(conn, 'protocol_error');
+      conn.early.push(frame);
       return;
     }
     if (conn.state !== State.Open) return;
+    this.handleFrame(conn, frame);
+  }
+
+  /**
+   * The client's activity: a frame or a WebSocket ping. A frame after an idle gap of about the
+   * heartbeat interval is the interval holding (the connection survived it): the node records it once
+   * per connection as the interval to propose next time.
+   */
+  seen(conn: Connection): void {
+    const now = Date.now();
+    if (
+      conn.state === State.Open &&
+      !conn.hbRecorded &&
+      now - conn.lastSeen >= conn.hb * 1000 * HELD_FRACTION
+    ) {
+      this.recordHeartbeat(conn);
+    }
+    conn.lastSeen = now;
+  }
+
+  private handleFrame(conn: Connection, frame: ClientFrame): void {
     const device = conn.device!;
     switch (frame.t) {
       case 'ack': {
@@ -347,11 +387,15 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       device = await this.auth.verify(rid, secret);
     } catch (err) {
       this.logger.error({ err }, 'device lookup failed');
-      device = null;
+      // Not the client's fault: 1013 "try again later" (the SDK reconnects with backoff), never 4001,
+      // after which a client gives up for good.
+      if (conn.state === State.Pending) this.closeRetryLater(conn);
+      return;
     }
     if (conn.state !== State.Pending) return;
     if (!device) {
       conn.device = undefined;
+      conn.early = null;
       return this.bye(conn, 'auth_failed');
     }
     conn.device = device;
@@ -370,6 +414,9 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     conn.presenceDue = conn.lastSeen + this.presenceEveryMs * (0.5 + Math.random() / 2);
     conn.ws.send(JSON.stringify({ t: 'welcome', hb: conn.hb, server_time: Date.now() }));
     framesOut.welcome.inc();
+    const early = conn.early;
+    conn.early = null;
+    if (early) for (const frame of early) this.handleFrame(conn, frame);
     heraldMetrics.gatewayConnections.inc();
     heraldMetrics.gatewayConnectionsOpened.inc();
     this.receipts.touch(device.id);
@@ -629,6 +676,16 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     }
   }
 
+  /**
+   * Closes a connection whose authentication could not be checked (the database failed): 1013 "try
+   * again later", without a `bye` (its reasons are the contract's, and this is none of them).
+   */
+  private closeRetryLater(conn: Connection): void {
+    conn.state = State.Closed;
+    conn.early = null;
+    if (conn.ws.readyState === WebSocket.OPEN) conn.ws.close(1013, 'try again later');
+  }
+
   handleClose(conn: Connection, code: number): void {
     this.all.delete(conn);
     if (conn.state !== State.Closed) {
@@ -650,7 +707,6 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         .release(device.registrationId, this.presenceValue(conn))
         .catch((err: unknown) => this.logger.error({ err }, 'presence release failed'));
     }
-    if (code === 1000 && Date.now() - conn.openedAt >= conn.hb * 1000) this.recordHeartbeat(conn);
   }
 
   private recordHeartbeat(conn: Connection): void {
@@ -673,7 +729,8 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       // Cleared only by a fetch that succeeds (a full window is skipped, and asked again next time).
       if (conn.retry && conn.state === State.Open) retry.push(conn);
       if (conn.state === State.Pending) {
-        if (now - conn.openedAt > this.hello) this.bye(conn, 'auth_failed');
+        // No credentials in time; a lookup still running (conn.device set) is not the client's delay.
+        if (!conn.device && now - conn.openedAt > this.hello) this.bye(conn, 'auth_failed');
         continue;
       }
       if (conn.state !== State.Open) continue;
@@ -689,10 +746,6 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
         }
       } else {
         conn.slowSince = 0;
-      }
-      // The client's interval held for a full period with the client still talking to us.
-      if (!conn.hbRecorded && now - conn.openedAt >= conn.hb * 1000 && conn.lastSeen > conn.openedAt) {
-        this.recordHeartbeat(conn);
       }
       // Half a second early rather than a whole sweep late; each connection keeps its own phase, so
       // the refreshes stay spread however late a sweep runs.
@@ -761,8 +814,9 @@ function onMessage(this: WebSocket, data: RawData, isBinary: boolean) {
   if (conn) ws[SERVER].handleMessage(conn, data, isBinary);
 }
 function onActivity(this: WebSocket) {
-  const conn = (this as Bound)[CONN];
-  if (conn) conn.lastSeen = Date.now();
+  const ws = this as Bound;
+  const conn = ws[CONN];
+  if (conn) ws[SERVER].seen(conn);
 }
 function onClose(this: WebSocket, code: number) {
   const ws = this as Bound;

@@ -24,6 +24,18 @@ describe('adaptive heartbeat', () => {
     expect(p.seconds).toBe(90);
   });
 
+  it('lengthens only on intervals it has tested: surviving a shorter one does not count', () => {
+    const p = new HeartbeatPolicy(60);
+    for (let i = 0; i < 3; i++) p.intervalSurvived(60);
+    expect(p.seconds).toBe(90);
+    // The connection stays held to 60 s by the server: 90 was never tried, so it stays the proposal.
+    for (let i = 0; i < 50; i++) p.intervalSurvived(60);
+    expect(p.seconds).toBe(90);
+    // The next connection proposes 90 and survives it three times.
+    for (let i = 0; i < 3; i++) p.intervalSurvived(90);
+    expect(p.seconds).toBe(120);
+  });
+
   it('never goes below 30 or above 600', () => {
     const low = new HeartbeatPolicy(10);
     expect(low.seconds).toBe(30);

@@ -20,9 +20,13 @@ export class HeartbeatPolicy {
     return this.held;
   }
 
-  /** An interval ended with the connection alive (the ping was answered). */
-  intervalSurvived(): void {
-    if (this.held || this.current >= HEARTBEAT.max) return;
+  /**
+   * An interval of `seconds` ended with the connection alive (the ping was answered). Only intervals
+   * as long as the current one count: a connection held to a shorter one (the server's `welcome.hb`)
+   * proves nothing about the longer interval, which the next connection proposes and tests.
+   */
+  intervalSurvived(seconds: number = this.current): void {
+    if (this.held || this.current >= HEARTBEAT.max || seconds < this.current) return;
     if (++this.survived >= 3) {
       this.current = Math.min(HEARTBEAT.max, this.current + HEARTBEAT.step);
       this.survived = 0;

@@ -58,6 +58,33 @@ function client(extra: Partial<ConstructorParameters<typeof HeraldGatewayClient>
 }
 
 describe('HeraldGatewayClient', () => {
+  it('sends events and acks only once welcomed: before that (authentication running) they wait', () => {
+    const { c } = client({ auth: 'header' });
+    c.start();
+    const ws = FakeSocket.all[0];
+    ws.open();
+    c.opened('42');
+    expect(ws.sent).toEqual([]);
+    ws.frame({ t: 'welcome', hb: 60, server_time: 1 });
+    expect(ws.sent).toEqual([{ t: 'event', id: '42', ev: 'opened' }]);
+    c.stop();
+  });
+
+  it('lengthens its heartbeat only by what a connection tested (the server may hold it shorter)', () => {
+    const { c } = client();
+    c.start();
+    const ws = FakeSocket.all[0];
+    ws.open();
+    ws.frame({ t: 'welcome', hb: 60, server_time: 1 });
+    for (let i = 0; i < 12; i++) {
+      jest.advanceTimersByTime(60_000);
+      ws.frame({ t: 'pong' });
+    }
+    // Three 60 s intervals held: it proposes 90 next time; twelve did not make it 180.
+    expect(c.heartbeatSeconds).toBe(90);
+    c.stop();
+  });
+
   it('authenticates with hello proposing 60 s, then delivers each id once and acks in a batch', async () => {
     const { c, got } = client();
     c.start();

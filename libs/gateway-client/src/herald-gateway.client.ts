@@ -81,6 +81,10 @@ export class HeraldGatewayClient {
   private stopped = true;
   private welcomed = false;
   private serverHb = 0;
+  /** The interval the pending ping tests (what a pong proves). */
+  private pingSeconds = 0;
+  /** Events asked for before `welcome`: sent once the server has authenticated the connection. */
+  private early: string[] = [];
   private closingOurselves = false;
   /** Close code of the last connection, for callers and tests. */
   lastCloseCode: number | undefined;
@@ -173,6 +177,9 @@ export class HeraldGatewayClient {
         this.serverHb = frame.hb;
         this.options.onState?.('open', { hb: frame.hb });
         this.scheduleHeartbeat();
+        // What waited for the connection to be authenticated (the server reads nothing else before).
+        for (const text of this.early.splice(0)) this.ws?.send(text);
+        this.flushAcks();
         return;
       case 'msg':
         this.deliver(frame);
@@ -183,7 +190,7 @@ export class HeraldGatewayClient {
       case 'pong':
         clearTimeout(this.pongTimer);
         this.pongTimer = undefined;
-        this.policy.intervalSurvived();
+        this.policy.intervalSurvived(this.pingSeconds);
         return;
       case 'bye':
         return;
@@ -236,9 +243,10 @@ export class HeraldGatewayClient {
   private flushAcks(): void {
     if (this.ackTimer !== undefined) cancelSoon(this.ackTimer);
     this.ackTimer = undefined;
-    while (this.pendingAcks.length > 0 && this.ws?.readyState === OPEN) {
+    // Before `welcome` they wait (the welcome flushes them), as the server reads nothing else then.
+    while (this.pendingAcks.length > 0 && this.connected) {
       // Message ids are JSON strings already (the frame parsed them), so the ack is assembled as text.
-      this.ws.send(`{"t":"ack","ids":${JSON.stringify(this.pendingAcks.splice(0, 256))}}`);
+      this.ws!.send(`{"t":"ack","ids":${JSON.stringify(this.pendingAcks.splice(0, 256))}}`);
     }
   }
 
@@ -247,6 +255,7 @@ export class HeraldGatewayClient {
     // The server holds us to welcome.hb; the adaptive interval can only be shorter or equal to it
     // within this connection (a longer one is proposed on the next).
     const seconds = Math.min(this.serverHb, this.policy.seconds);
+    this.pingSeconds = seconds;
     this.hbTimer = setTimeout(() => {
       if (!this.connected) return;
       this.send({ t: 'ping' });
@@ -261,8 +270,10 @@ export class HeraldGatewayClient {
     this.closeSocket(4000);
   }
 
+  /** Sends once the connection is welcomed; before that (still authenticating) the frame waits. */
   private send(frame: object): void {
-    if (this.ws?.readyState === OPEN) this.ws.send(JSON.stringify(frame));
+    if (this.connected) this.ws!.send(JSON.stringify(frame));
+    else if (this.ws?.readyState === OPEN && this.early.length < 64) this.early.push(JSON.stringify(frame));
   }
 
   private closeSocket(code: number): void {

@@ -11,7 +11,9 @@ export const helloFrame = z.object({
   t: z.literal('hello'),
   rid: z.string().min(1).max(128),
   secret: z.string().min(1).max(256),
-  hb: z.number().int().positive().optional(),
+  // Any number: the server clamps it to the contract's bounds (a non-positive one is ignored), as it
+  // does the `hb=` query parameter.
+  hb: z.number().optional(),
   sdk: z.string().max(64).optional(),
 });
 export const ackFrame = z.object({ t: z.literal('ack'), ids: z.array(msgId).min(1).max(256) });
