@@ -134,6 +134,8 @@ export const envSchema = z
     HERALD_SDK_REGISTER_PER_MINUTE: positiveInt.default(120),
     HERALD_SDK_REGISTER_PER_APP_PER_MINUTE: positiveInt.default(6_000),
     HERALD_SDK_DEVICE_PER_MINUTE: positiveInt.default(300),
+    HERALD_DASHBOARD_AUTH_PER_MINUTE: positiveInt.default(60),
+    HERALD_DASHBOARD_AUTH_PER_EMAIL_PER_MINUTE: positiveInt.default(10),
     HERALD_TRUSTED_PROXIES: ipRanges.default([]),
     HERALD_OUTBOUND_ALLOW: ipRanges.default([]),
     HERALD_GATEWAY_NODE_ID: z

@@ -105,6 +105,22 @@ describe('loadConfig', () => {
     expect(loadConfig({ HERALD_MASTER_KEY: KEY }).trustedProxies).toEqual([]);
   });
 
+  it('reads the dashboard sign-in limits', () => {
+    expect(loadConfig({ HERALD_MASTER_KEY: KEY }).dashboard).toEqual({
+      authPerMinute: 60,
+      authPerEmailPerMinute: 10,
+    });
+    const c = loadConfig({
+      HERALD_MASTER_KEY: KEY,
+      HERALD_DASHBOARD_AUTH_PER_MINUTE: '5',
+      HERALD_DASHBOARD_AUTH_PER_EMAIL_PER_MINUTE: '3',
+    });
+    expect(c.dashboard).toEqual({ authPerMinute: 5, authPerEmailPerMinute: 3 });
+    expect(() => loadConfig({ HERALD_MASTER_KEY: KEY, HERALD_DASHBOARD_AUTH_PER_MINUTE: '0' })).toThrow(
+      /HERALD_DASHBOARD_AUTH_PER_MINUTE/,
+    );
+  });
+
   it('treats blank values as unset', () => {
     const c = loadConfig({ HERALD_MASTER_KEY: KEY, HERALD_API_PORT: '', HERALD_APNS_ENDPOINT: '  ' });
     expect(c.api.port).toBe(3000);

@@ -41,6 +41,11 @@ export interface HeraldConfig {
     /** Authenticated SDK requests (update, tags, alias, receipts) per device per minute. */
     devicePerMinute: number;
   };
+  /**
+   * Dashboard sign-in attempts (signup, login, refresh, accept-invite) per client address per minute,
+   * and password attempts (signup, login, accept-invite) per e-mail address per minute.
+   */
+  dashboard: { authPerMinute: number; authPerEmailPerMinute: number };
   /** Proxies whose `X-Forwarded-For` is trusted for the client address (GeoIP, rate limits). */
   trustedProxies: string[];
   /**
@@ -151,6 +156,10 @@ export function loadConfig(env: Env): HeraldConfig {
       registerPerMinute: e.HERALD_SDK_REGISTER_PER_MINUTE,
       registerPerAppPerMinute: e.HERALD_SDK_REGISTER_PER_APP_PER_MINUTE,
       devicePerMinute: e.HERALD_SDK_DEVICE_PER_MINUTE,
+    },
+    dashboard: {
+      authPerMinute: e.HERALD_DASHBOARD_AUTH_PER_MINUTE,
+      authPerEmailPerMinute: e.HERALD_DASHBOARD_AUTH_PER_EMAIL_PER_MINUTE,
     },
     trustedProxies: e.HERALD_TRUSTED_PROXIES,
     outboundAllow: e.HERALD_OUTBOUND_ALLOW,

@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import type { Request } from 'express';
 import { parseBody } from '../http/parse-body';
 import { AccountService, type Session } from './auth/account.service';
+import { AuthAttempts } from './auth/auth-attempts';
 import { DashboardAuthGuard } from './auth/dashboard-auth.guard';
 import type { DashboardRequest } from './auth/dashboard-request';
 import { PublicRoute } from './auth/permissions';
@@ -10,7 +11,10 @@ import { Doc, EX } from './dashboard.docs';
 import { acceptInviteSchema, loginSchema, refreshSchema, signupSchema } from './dashboard.schemas';
 import { MembersService } from './members.service';
 
-/** Accounts (api.md §3's fixed entry points): signup, login, refresh; logout; accepting an invitation. */
+/**
+ * Accounts (api.md §3's fixed entry points): signup, login, refresh; logout; accepting an invitation.
+ * The public ones are rate limited (AuthAttempts) before any password is hashed or verified.
+ */
 @ApiTags('dashboard-auth')
 @Controller('dashboard/v1/auth')
 @UseGuards(DashboardAuthGuard)
@@ -18,6 +22,7 @@ export class DashboardAuthController {
   constructor(
     private readonly accounts: AccountService,
     private readonly members: MembersService,
+    private readonly attempts: AuthAttempts,
   ) {}
 
   @Post('signup')
@@ -28,8 +33,10 @@ export class DashboardAuthController {
     body: { email: 'owner@example.com', password: 'correct horse battery', tenant_name: 'Example Inc.' },
     response: EX.session,
   })
-  signup(@Req() req: Request, @Body() body: unknown): Promise<Session> {
-    return this.accounts.signup(req, parseBody(signupSchema, body));
+  async signup(@Req() req: Request, @Body() body: unknown): Promise<Session> {
+    const input = parseBody(signupSchema, body);
+    await this.attempts.check({ address: clientAddress(req), email: input.email });
+    return this.accounts.signup(req, input);
   }
 
   @Post('login')
@@ -39,8 +46,10 @@ export class DashboardAuthController {
     body: { email: 'owner@example.com', password: 'correct horse battery' },
     response: EX.session,
   })
-  login(@Req() req: Request, @Body() body: unknown): Promise<Session> {
-    return this.accounts.login(req, parseBody(loginSchema, body));
+  async login(@Req() req: Request, @Body() body: unknown): Promise<Session> {
+    const input = parseBody(loginSchema, body);
+    await this.attempts.check({ address: clientAddress(req), email: input.email });
+    return this.accounts.login(req, input);
   }
 
   @Post('refresh')
@@ -50,8 +59,10 @@ export class DashboardAuthController {
     body: { refresh_token: 'hrt_…' },
     response: EX.session,
   })
-  refresh(@Req() req: Request, @Body() body: unknown): Promise<Session> {
-    return this.accounts.refresh(req, parseBody(refreshSchema, body).refresh_token);
+  async refresh(@Req() req: Request, @Body() body: unknown): Promise<Session> {
+    const { refresh_token } = parseBody(refreshSchema, body);
+    await this.attempts.check({ address: clientAddress(req) });
+    return this.accounts.refresh(req, refresh_token);
   }
 
   @Post('logout')
@@ -68,7 +79,15 @@ export class DashboardAuthController {
     body: { token: 'hinv_…', password: 'correct horse battery', display_name: 'Dev' },
     response: EX.session,
   })
-  accept(@Req() req: Request, @Body() body: unknown): Promise<Session> {
-    return this.members.accept(req, parseBody(acceptInviteSchema, body));
+  async accept(@Req() req: Request, @Body() body: unknown): Promise<Session> {
+    const input = parseBody(acceptInviteSchema, body);
+    await this.attempts.check({ address: clientAddress(req) });
+    // The invitation's e-mail address is counted once the invitation is found (MembersService).
+    return this.members.accept(req, input);
   }
+}
+
+/** The client's address as Express derives it (`X-Forwarded-For` only from HERALD_TRUSTED_PROXIES). */
+function clientAddress(req: Request): string {
+  return req.ip ?? req.socket.remoteAddress ?? 'unknown';
 }

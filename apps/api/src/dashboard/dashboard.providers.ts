@@ -5,6 +5,7 @@ import { DashboardAppsController } from './apps.controller';
 import { AppsService } from './apps.service';
 import { AuditService } from './audit.service';
 import { AccountService } from './auth/account.service';
+import { AuthAttempts } from './auth/auth-attempts';
 import { DashboardAuthGuard } from './auth/dashboard-auth.guard';
 import { DashboardAuthController } from './auth.controller';
 import { CredentialsService } from './credentials.service';
@@ -30,6 +31,7 @@ export const DASHBOARD_PROVIDERS = [
   AppDataService,
   AppsService,
   AuditService,
+  AuthAttempts,
   CredentialsService,
   DashboardAuthGuard,
   MembersService,

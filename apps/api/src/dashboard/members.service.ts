@@ -7,6 +7,7 @@ import { generateToken } from '@herald/crypto';
 import type { MemberRole } from '@herald/db';
 import { AuditService } from './audit.service';
 import { AccountService, checkPassword, type Session } from './auth/account.service';
+import { AuthAttempts } from './auth/auth-attempts';
 import type { DashboardPrincipal } from './auth/dashboard-request';
 import { ROLE_RANK } from './auth/permissions';
 import { changed, decodeCursor, iso, notFound, pageOf, type Page, uuidOr404 } from './dashboard.http';
@@ -68,6 +69,7 @@ export class MembersService {
     @InjectDataSource() private readonly db: DataSource,
     private readonly accounts: AccountService,
     private readonly audit: AuditService,
+    private readonly attempts: AuthAttempts,
   ) {}
 
   async me(p: DashboardPrincipal) {
@@ -294,6 +296,9 @@ export class MembersService {
       [this.accounts.secrets.hashesForLookup(input.token)],
     );
     if (!invitation || toInvitation(invitation).status !== 'pending') throw invalid();
+    // Before the password is verified or hashed: an invitation to an existing account is a way to try
+    // that account's password, so it shares the account's per-e-mail limit with login.
+    await this.attempts.check({ email: invitation.email });
     const [existing] = await this.db.query<{ id: string; password_hash: string; disabled_at: Date | null }[]>(
       `SELECT id, password_hash, disabled_at FROM users WHERE lower(email) = lower($1)`,
       [invitation.email],
