@@ -306,6 +306,29 @@ describe('the console, driven in headless Chromium', () => {
     await shot('device');
   });
 
+  it('a crafted link reaches no other resource and never blanks the page', async () => {
+    // A message id of `../../<app>/messages/<id>` stays one segment of the API path: unencoded, the
+    // browser would resolve it to that app's message, whichever app the link names.
+    const appId = appUrl.split('/').pop()!;
+    const other = '00000000-0000-4000-8000-000000000000';
+    const walk = encodeURIComponent(`../../${appId}/messages/${sentMsgId}`);
+    const calls: string[] = [];
+    const onRequest = (r: { url(): string }) => {
+      if (r.url().includes('/dashboard/v1/apps/')) calls.push(new URL(r.url()).pathname);
+    };
+    page.on('request', onRequest);
+    await page.goto(`${base}/console/apps/${other}/messages/${walk}`);
+    await page.getByRole('alert').first().waitFor();
+    page.off('request', onRequest);
+    expect(await page.getByTestId('message-status').count()).toBe(0);
+    expect(calls).toContain(`/dashboard/v1/apps/${other}/messages/${walk}`);
+    // A malformed escape is a page not found, not an exception that unmounts the whole console.
+    await page.goto(`${base}${appUrl}/messages/%E0%A4%A`);
+    await page.getByText('Page not found.').waitFor();
+    await page.getByRole('link', { name: 'Settings', exact: true }).click();
+    await page.getByRole('heading', { name: 'Demo — App settings' }).waitFor();
+  });
+
   it('sends a test push to one device from the app settings', async () => {
     await page.getByRole('link', { name: 'Settings', exact: true }).click();
     const test = form('Test send');

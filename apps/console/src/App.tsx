@@ -1,5 +1,13 @@
-import { createContext, useContext, useEffect, useState, type FormEvent, type ReactNode } from 'react';
-import { api, can, type AppView, type Me, type Permission, type Session } from './api';
+import {
+  Component,
+  createContext,
+  useContext,
+  useEffect,
+  useState,
+  type FormEvent,
+  type ReactNode,
+} from 'react';
+import { api, can, type AppView, type Me, type Permission, type Session, apiPath } from './api';
 import { LanguageSwitch, useT } from './i18n';
 import { AuthPage } from './pages/auth';
 import { AppSettingsPage, AppsPage } from './pages/apps';
@@ -45,7 +53,9 @@ function SignedIn({ session, path }: { session: Session; path: string }) {
   return (
     <SessionContext.Provider value={state}>
       <Shell path={path}>
-        <Routes path={path} />
+        <PageBoundary key={path}>
+          <Routes path={path} />
+        </PageBoundary>
       </Shell>
     </SessionContext.Provider>
   );
@@ -65,7 +75,7 @@ function Shell({ path, children }: { path: string; children: ReactNode }) {
   const { session, me } = useSession();
   const appId = match('/apps/:id', path.split('/').slice(0, 3).join('/'))?.id;
   const app = useAsync(
-    () => (appId ? api.get<AppView>(`/apps/${appId}`) : Promise.resolve(undefined)),
+    () => (appId ? api.get<AppView>(apiPath`/apps/${appId}`) : Promise.resolve(undefined)),
     [appId],
   );
   const role = me?.role ?? session.role;
@@ -139,6 +149,29 @@ function Routes({ path }: { path: string }) {
     if (params) return <div key={path}>{render(params)}</div>;
   }
   return <p>{t('notFound')}</p>;
+}
+
+/** A page that throws while rendering shows why, and the shell around it (navigation) keeps working. */
+class PageBoundary extends Component<{ children: ReactNode }, { error: unknown }> {
+  override state: { error: unknown } = { error: null };
+
+  static getDerivedStateFromError(error: unknown) {
+    return { error };
+  }
+
+  override render() {
+    return this.state.error === null ? this.props.children : <PageError error={this.state.error} />;
+  }
+}
+
+function PageError({ error }: { error: unknown }) {
+  const t = useT();
+  return (
+    <>
+      <p>{t('pageError')}</p>
+      <ErrorBox error={error} />
+    </>
+  );
 }
 
 /** Another tenant needs a new session there, so switching asks for the password again. */

@@ -42,6 +42,15 @@ export interface Page<T> {
   next_cursor: string | null;
 }
 
+/**
+ * An API path whose interpolated values are each encoded as one path segment:
+ * `` apiPath`/apps/${appId}/messages/${msgId}` ``. Values come from the address bar too (a crafted
+ * link's `..%2F` must not walk the path to another resource).
+ */
+export function apiPath(strings: TemplateStringsArray, ...values: (string | number)[]): string {
+  return strings.reduce((out, s, i) => out + encodeURIComponent(String(values[i - 1])) + s);
+}
+
 const STORAGE_KEY = 'herald.console.session';
 const REFRESH_LOCK = 'herald-refresh';
 const BASE = '/dashboard/v1';

@@ -1,5 +1,7 @@
 import { useEffect, useState, type AnchorHTMLAttributes, type MouseEvent } from 'react';
 
+export { match } from './route';
+
 /** A tiny history router: the console lives under /console; the api answers index.html for any path. */
 export const BASE = '/console';
 
@@ -25,20 +27,6 @@ export function usePath(): string {
     return () => window.removeEventListener('popstate', on);
   }, []);
   return path;
-}
-
-/** `match('/apps/:id/messages/:mid', path)` → `{id, mid}` or null. */
-export function match(pattern: string, path: string): Record<string, string> | null {
-  const trim = (p: string) => (p.length > 1 ? p.replace(/\/$/, '') : p);
-  const a = trim(pattern).split('/');
-  const b = trim(path).split('/');
-  if (a.length !== b.length) return null;
-  const out: Record<string, string> = {};
-  for (let i = 0; i < a.length; i++) {
-    if (a[i].startsWith(':')) out[a[i].slice(1)] = decodeURIComponent(b[i]);
-    else if (a[i] !== b[i]) return null;
-  }
-  return out;
 }
 
 export function Link({ to, ...rest }: { to: string } & AnchorHTMLAttributes<HTMLAnchorElement>) {

@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { api, type AppView, type Credential, type Page } from '../api';
+import { api, type AppView, type Credential, type Page, apiPath } from '../api';
 import { useSession } from '../App';
 import { useT } from '../i18n';
 import { Link, navigate } from '../router';
@@ -130,7 +130,7 @@ function CreateApp({ onCreated }: { onCreated: (a: AppView) => void }) {
 export function AppSettingsPage({ appId }: { appId: string }) {
   const t = useT();
   const { can } = useSession();
-  const app = useAsync(() => api.get<AppView>(`/apps/${appId}`), [appId]);
+  const app = useAsync(() => api.get<AppView>(apiPath`/apps/${appId}`), [appId]);
   if (app.error) return <ErrorBox error={app.error} />;
   if (!app.data) return <p>{t('loading')}</p>;
   return (
@@ -171,7 +171,7 @@ function AppForm({ app, onSaved }: { app: AppView; onSaved: () => void }) {
     setError(null);
     setOk(false);
     try {
-      await api.patch(`/apps/${app.id}`, { name, timezone, rate_limit_per_minute: Number(rate) });
+      await api.patch(apiPath`/apps/${app.id}`, { name, timezone, rate_limit_per_minute: Number(rate) });
       setOk(true);
       onSaved();
     } catch (err) {
@@ -212,7 +212,7 @@ function Rotate({ app }: { app: AppView }) {
     if (!window.confirm(t('confirm'))) return;
     setError(null);
     try {
-      setResult(await api.post(`/apps/${app.id}/rotate-secret`, { overlap_seconds: Number(overlap) }));
+      setResult(await api.post(apiPath`/apps/${app.id}/rotate-secret`, { overlap_seconds: Number(overlap) }));
     } catch (err) {
       setError(err);
     }
@@ -250,7 +250,7 @@ function DeleteApp({ app }: { app: AppView }) {
   const remove = async () => {
     if (!window.confirm(`${t('confirm')} ${app.name}`)) return;
     try {
-      await api.delete(`/apps/${app.id}`);
+      await api.delete(apiPath`/apps/${app.id}`);
       navigate('/');
     } catch (err) {
       setError(err);
@@ -278,7 +278,7 @@ function Credentials({ appId }: { appId: string }) {
   const t = useT();
   const { can } = useSession();
   const list = useAsync(
-    () => api.get<Page<Credential> | Credential[]>(`/apps/${appId}/credentials`),
+    () => api.get<Page<Credential> | Credential[]>(apiPath`/apps/${appId}/credentials`),
     [appId],
   );
   const items = Array.isArray(list.data) ? list.data : (list.data?.items ?? []);
@@ -286,7 +286,7 @@ function Credentials({ appId }: { appId: string }) {
   const remove = async (c: Credential) => {
     if (!window.confirm(t('confirm'))) return;
     try {
-      await api.delete(`/apps/${appId}/credentials/${c.provider}?environment=${c.environment}`);
+      await api.delete(apiPath`/apps/${appId}/credentials/${c.provider}?environment=${c.environment}`);
       void list.reload();
     } catch (err) {
       setError(err);
@@ -385,7 +385,7 @@ function ApnsTokenForm({ appId, onSaved }: { appId: string; onSaved: () => void 
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void up.run(async () =>
-      api.put(`/apps/${appId}/credentials/apns`, {
+      api.put(apiPath`/apps/${appId}/credentials/apns`, {
         environment: env,
         auth: 'token',
         key_id: keyId.trim(),
@@ -434,7 +434,7 @@ function ApnsCertForm({ appId, onSaved }: { appId: string; onSaved: () => void }
   const submit = (e: FormEvent) => {
     e.preventDefault();
     void up.run(async () =>
-      api.put(`/apps/${appId}/credentials/apns`, {
+      api.put(apiPath`/apps/${appId}/credentials/apns`, {
         environment: env,
         auth: 'certificate',
         p12: file ? await readBase64(file) : '',
@@ -484,7 +484,7 @@ function FcmForm({ appId, onSaved }: { appId: string; onSaved: () => void }) {
       } catch {
         throw new Error(`${t('jsonFile')}: JSON?`);
       }
-      return api.put(`/apps/${appId}/credentials/fcm`, { service_account: account });
+      return api.put(apiPath`/apps/${appId}/credentials/fcm`, { service_account: account });
     });
   };
   return (
@@ -517,7 +517,7 @@ function TestSend({ appId }: { appId: string }) {
     setResult(null);
     try {
       setResult(
-        await api.post<{ msg_id: string }>(`/apps/${appId}/credentials/test`, {
+        await api.post<{ msg_id: string }>(apiPath`/apps/${appId}/credentials/test`, {
           registration_id: rid.trim(),
           ...(alert && { alert }),
         }),

@@ -1,5 +1,5 @@
 import { useState } from 'react';
-import { api, type Campaign, type CampaignRun, type Page } from '../api';
+import { api, type Campaign, type CampaignRun, type Page, apiPath } from '../api';
 import { useSession } from '../App';
 import { useT } from '../i18n';
 import { Link } from '../router';
@@ -28,14 +28,17 @@ function describe(trigger: unknown): string {
 export function CampaignsPage({ appId }: { appId: string }) {
   const t = useT();
   const { can } = useSession();
-  const list = useAsync(() => api.get<Page<Campaign>>(`/apps/${appId}/campaigns`, { limit: 100 }), [appId]);
+  const list = useAsync(
+    () => api.get<Page<Campaign>>(apiPath`/apps/${appId}/campaigns`, { limit: 100 }),
+    [appId],
+  );
   const [error, setError] = useState<unknown>(null);
   const [open, setOpen] = useState<string | null>(null);
   const act = async (c: Campaign, action: 'pause' | 'resume' | 'cancel') => {
     if (action === 'cancel' && !window.confirm(t('confirm'))) return;
     setError(null);
     try {
-      await api.post(`/apps/${appId}/campaigns/${c.id}/${action}`);
+      await api.post(apiPath`/apps/${appId}/campaigns/${c.id}/${action}`);
       void list.reload();
     } catch (err) {
       setError(err);
@@ -118,7 +121,7 @@ export function CampaignsPage({ appId }: { appId: string }) {
 function Runs({ appId, campaignId }: { appId: string; campaignId: string }) {
   const t = useT();
   const runs = useAsync(
-    () => api.get<Page<CampaignRun>>(`/apps/${appId}/campaigns/${campaignId}/runs`),
+    () => api.get<Page<CampaignRun>>(apiPath`/apps/${appId}/campaigns/${campaignId}/runs`),
     [campaignId],
   );
   if (runs.error) return <ErrorBox error={runs.error} />;

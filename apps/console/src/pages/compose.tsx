@@ -1,5 +1,5 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
-import { api, type Page, type Segment, type Validation } from '../api';
+import { api, type Page, type Segment, type Validation, apiPath } from '../api';
 import { useSession } from '../App';
 import { useT, type Key } from '../i18n';
 import { navigate } from '../router';
@@ -333,7 +333,10 @@ export function ComposePage({ appId }: { appId: string }) {
   const { can } = useSession();
   const [s, setS] = useState<ComposeState>(initial);
   const set = <K extends keyof ComposeState>(k: K, v: ComposeState[K]) => setS((x) => ({ ...x, [k]: v }));
-  const segments = useAsync(() => api.get<Page<Segment>>(`/apps/${appId}/segments`, { limit: 200 }), [appId]);
+  const segments = useAsync(
+    () => api.get<Page<Segment>>(apiPath`/apps/${appId}/segments`, { limit: 200 }),
+    [appId],
+  );
   const [estimate, setEstimate] = useState<{ data?: Validation; error?: unknown; pending: boolean }>({
     pending: false,
   });
@@ -374,7 +377,7 @@ export function ComposePage({ appId }: { appId: string }) {
     setEstimate((e) => ({ ...e, pending: true }));
     const timer = setTimeout(() => {
       api
-        .post<Validation>(`/apps/${appId}/push/validate`, body.value)
+        .post<Validation>(apiPath`/apps/${appId}/push/validate`, body.value)
         .then((data) => live && setEstimate({ data, pending: false }))
         .catch((error: unknown) => live && setEstimate({ error, pending: false }));
     }, 350);
@@ -392,7 +395,7 @@ export function ComposePage({ appId }: { appId: string }) {
     try {
       const push = buildPush(s);
       if (when === 'now') {
-        const res = await api.post<{ msg_id: string }>(`/apps/${appId}/push`, push, {
+        const res = await api.post<{ msg_id: string }>(apiPath`/apps/${appId}/push`, push, {
           'Idempotency-Key': idempotencyKey.current,
         });
         idempotencyKey.current = crypto.randomUUID();
@@ -415,7 +418,7 @@ export function ComposePage({ appId }: { appId: string }) {
       const withLocal = localTime
         ? { ...push, options: { ...((push.options as object | undefined) ?? {}), local_time: true } }
         : push;
-      await api.post(`/apps/${appId}/campaigns`, { name, push: withLocal, trigger });
+      await api.post(apiPath`/apps/${appId}/campaigns`, { name, push: withLocal, trigger });
       navigate(`/apps/${appId}/campaigns`);
     } catch (err) {
       setError(err);
@@ -823,7 +826,7 @@ function SaveSegment({ appId, filter, onSaved }: { appId: string; filter: unknow
   const save = async () => {
     setError(null);
     try {
-      await api.post(`/apps/${appId}/segments`, { name, filter });
+      await api.post(apiPath`/apps/${appId}/segments`, { name, filter });
       setName('');
       onSaved();
     } catch (err) {

@@ -1,5 +1,5 @@
 import { useEffect, useState, type FormEvent } from 'react';
-import { api, type Delivery, type DeviceView, type Page } from '../api';
+import { api, type Delivery, type DeviceView, type Page, apiPath } from '../api';
 import { useT } from '../i18n';
 import { Link } from '../router';
 import { Empty, ErrorBox, Field, useAsync, when } from '../ui';
@@ -16,7 +16,7 @@ export function DevicesPage({ appId }: { appId: string }) {
   const [loaded, setLoaded] = useState(false);
   const load = async (after?: string) => {
     try {
-      const page = await api.get<Page<DeviceView>>(`/apps/${appId}/devices`, {
+      const page = await api.get<Page<DeviceView>>(apiPath`/apps/${appId}/devices`, {
         ...applied,
         limit: 50,
         cursor: after,
@@ -125,13 +125,9 @@ export function DevicesPage({ appId }: { appId: string }) {
 
 export function DevicePage({ appId, rid }: { appId: string; rid: string }) {
   const t = useT();
-  const device = useAsync(
-    () => api.get<DeviceView>(`/apps/${appId}/devices/${encodeURIComponent(rid)}`),
-    [appId, rid],
-  );
+  const device = useAsync(() => api.get<DeviceView>(apiPath`/apps/${appId}/devices/${rid}`), [appId, rid]);
   const deliveries = useAsync(
-    () =>
-      api.get<Page<Delivery>>(`/apps/${appId}/devices/${encodeURIComponent(rid)}/deliveries`, { limit: 50 }),
+    () => api.get<Page<Delivery>>(apiPath`/apps/${appId}/devices/${rid}/deliveries`, { limit: 50 }),
     [appId, rid],
   );
   const d = device.data;

@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { api, type Member, type Page, type Role } from '../api';
+import { api, type Member, type Page, type Role, apiPath } from '../api';
 import { useSession } from '../App';
 import { useT } from '../i18n';
 import { ErrorBox, Field, Secret, useAsync, when } from '../ui';
@@ -19,7 +19,7 @@ export function MembersPage() {
   const setRole = async (m: Member, role: Role) => {
     setError(null);
     try {
-      await api.patch(`/members/${m.user_id}`, { role });
+      await api.patch(apiPath`/members/${m.user_id}`, { role });
       void members.reload();
     } catch (err) {
       setError(err);
@@ -29,7 +29,7 @@ export function MembersPage() {
     if (!window.confirm(`${t('confirm')} ${m.email}`)) return;
     setError(null);
     try {
-      await api.delete(`/members/${m.user_id}`);
+      await api.delete(apiPath`/members/${m.user_id}`);
       void members.reload();
     } catch (err) {
       setError(err);

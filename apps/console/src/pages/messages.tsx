@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState, type FormEvent } from 'react';
-import { api, type MessageView, type Page } from '../api';
+import { api, type MessageView, type Page, apiPath } from '../api';
 import { useSession } from '../App';
 import { useT } from '../i18n';
 import { Link } from '../router';
@@ -22,7 +22,7 @@ export function MessagesPage({ appId }: { appId: string }) {
 
   const load = async (after?: string) => {
     try {
-      const page = await api.get<Page<MessageView>>(`/apps/${appId}/messages`, {
+      const page = await api.get<Page<MessageView>>(apiPath`/apps/${appId}/messages`, {
         limit: 50,
         cursor: after,
         status: applied.status || undefined,
@@ -157,7 +157,7 @@ export function MessagePage({ appId, msgId }: { appId: string; msgId: string }) 
     let live = true;
     const tick = async () => {
       try {
-        const next = await api.get<MessageView>(`/apps/${appId}/messages/${msgId}`);
+        const next = await api.get<MessageView>(apiPath`/apps/${appId}/messages/${msgId}`);
         if (!live) return;
         setM(next);
         setError(null);
@@ -177,7 +177,7 @@ export function MessagePage({ appId, msgId }: { appId: string; msgId: string }) 
   const recall = async () => {
     if (!window.confirm(t('recallConfirm'))) return;
     try {
-      setM(await api.post<MessageView>(`/apps/${appId}/messages/${msgId}/cancel`));
+      setM(await api.post<MessageView>(apiPath`/apps/${appId}/messages/${msgId}/cancel`));
       setNotice(t('recalled'));
     } catch (err) {
       setError(err);

@@ -1,5 +1,5 @@
 import { useState, type FormEvent } from 'react';
-import { api, type Day } from '../api';
+import { api, type Day, apiPath } from '../api';
 import { useT } from '../i18n';
 import { BarChart, ErrorBox, Field, useAsync } from '../ui';
 
@@ -16,7 +16,7 @@ export function StatsPage({ appId }: { appId: string }) {
   const [applied, setApplied] = useState(range);
   const daily = useAsync(
     () =>
-      api.get<Daily>(`/apps/${appId}/stats/daily`, {
+      api.get<Daily>(apiPath`/apps/${appId}/stats/daily`, {
         from: applied.from || undefined,
         to: applied.to || undefined,
       }),
