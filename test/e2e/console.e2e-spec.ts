@@ -267,10 +267,24 @@ describe('the console, driven in headless Chromium', () => {
     await page.getByLabel('Language Value').fill('zh');
     await eventually(() => size.textContent(), '2', 10_000);
     await shot('compose');
+
+    // Enter in the segment's name saves the segment and sends nothing.
+    await page.getByLabel('Saved segments Name', { exact: true }).fill('vip-zh');
+    await page.getByLabel('Saved segments Name', { exact: true }).press('Enter');
+    await page.getByRole('checkbox', { name: 'vip-zh' }).waitFor();
+    // Enter in any other field asks first (with the audience), and sends nothing either.
+    await page.getByLabel('Tags (any of)', { exact: true }).press('Enter');
+    await eventually(() => page.getByTestId('confirm-size').textContent(), '2 devices match');
+    await button('Cancel').click();
+    expect(await ctx.db.query(`SELECT id FROM messages`)).toEqual([]);
+    expect(new URL(page.url()).pathname).toBe(`${appUrl}/compose`);
+    expect(await ctx.db.query(`SELECT name FROM segments`)).toEqual([{ name: 'vip-zh' }]);
+
     await button('Remove').click();
     await eventually(() => size.textContent(), '3', 10_000);
 
     await button('Send now').click();
+    await button('Yes, send now').click();
     await page.waitForURL(/\/messages\/\d+$/);
     sentMsgId = page.url().split('/').pop()!;
     const bar = page.getByRole('progressbar', { name: 'Progress' });
@@ -371,6 +385,7 @@ describe('the console, driven in headless Chromium', () => {
     await label('Time to live (seconds)').fill('600');
     await eventually(() => page.getByTestId('audience-size').textContent(), '5');
     await button('Send now').click();
+    await button('Yes, send now').click();
     await page.waitForURL(/\/messages\/\d+$/);
     const msgId = page.url().split('/').pop()!;
     await button('Recall').click();

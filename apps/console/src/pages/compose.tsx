@@ -1,4 +1,5 @@
-import { useEffect, useMemo, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useId, useMemo, useRef, useState, type FormEvent } from 'react';
+import { createPortal } from 'react-dom';
 import { api, type Page, type Segment, type Validation, apiPath } from '../api';
 import { useSession } from '../App';
 import { useT, type Key } from '../i18n';
@@ -354,6 +355,8 @@ export function ComposePage({ appId }: { appId: string }) {
   const [localTime, setLocalTime] = useState(false);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  // "Send now" is a second, explicit step: the form's submit (a click, or Enter in any field) only asks.
+  const [confirming, setConfirming] = useState(false);
   const idempotencyKey = useRef(crypto.randomUUID());
   const hasContent =
     s.alert.trim() !== '' || s.msgContent.trim() !== '' || s.i18n.some((x) => x.alert.trim());
@@ -366,6 +369,8 @@ export function ComposePage({ appId }: { appId: string }) {
     }
   }, [s]);
   const bodyKey = JSON.stringify(body.value ?? null);
+  // What was confirmed is what is sent: any change asks again.
+  useEffect(() => setConfirming(false), [bodyKey, when]);
 
   // The live estimate: /push/validate a moment after the last change, so typing does not flood it.
   useEffect(() => {
@@ -388,8 +393,16 @@ export function ComposePage({ appId }: { appId: string }) {
     // bodyKey stands for body.value, compared by content.
   }, [appId, bodyKey]);
 
-  const submit = async (e: FormEvent) => {
+  const submit = (e: FormEvent) => {
     e.preventDefault();
+    // Another form's submit (the segment's, rendered elsewhere) reaches here through React's tree.
+    if (e.target !== e.currentTarget) return;
+    setError(null);
+    if (when === 'now') setConfirming(true);
+    else void send();
+  };
+
+  const send = async () => {
     setError(null);
     setBusy(true);
     try {
@@ -432,7 +445,7 @@ export function ComposePage({ appId }: { appId: string }) {
     setS((x) => ({ ...x, filter: update(x.filter, id, fn) ?? group() }));
 
   return (
-    <form onSubmit={(e) => void submit(e)} aria-labelledby="compose-title" className="compose">
+    <form onSubmit={submit} aria-labelledby="compose-title" className="compose">
       <h1 id="compose-title">{t('compose')}</h1>
       <div className="compose-grid">
         <div>
@@ -810,9 +823,33 @@ export function ComposePage({ appId }: { appId: string }) {
             <ErrorBox error={estimate.error} />
           </div>
           <ErrorBox error={error} />
-          <button type="submit" disabled={busy || !hasContent}>
-            {busy ? t('sending') : when === 'now' ? t('sendNow') : t('schedule')}
-          </button>
+          {confirming ? (
+            <div className="confirm" role="group" aria-labelledby="confirm-send">
+              <p id="confirm-send">
+                <strong>{t('confirmSendPrompt')}</strong>{' '}
+                {estimate.pending || !estimate.data ? (
+                  t('checking')
+                ) : (
+                  <span data-testid="confirm-size">
+                    {estimate.data.audience_size} {t('devicesMatch')}
+                  </span>
+                )}
+              </p>
+              <div className="row">
+                <button type="button" disabled={busy || !hasContent} onClick={() => void send()}>
+                  {busy ? t('sending') : t('confirmSend')}
+                </button>
+                {/* Focus lands on the harmless choice: a second Enter does not send. */}
+                <button type="button" className="secondary" autoFocus onClick={() => setConfirming(false)}>
+                  {t('cancel')}
+                </button>
+              </div>
+            </div>
+          ) : (
+            <button type="submit" disabled={busy || !hasContent}>
+              {busy ? t('sending') : when === 'now' ? t('sendNow') : t('schedule')}
+            </button>
+          )}
         </aside>
       </div>
     </form>
@@ -823,6 +860,8 @@ function SaveSegment({ appId, filter, onSaved }: { appId: string; filter: unknow
   const t = useT();
   const [name, setName] = useState('');
   const [error, setError] = useState<unknown>(null);
+  // Its own form, outside the compose form (forms do not nest): Enter in the name saves the segment.
+  const formId = useId();
   const save = async () => {
     setError(null);
     try {
@@ -833,18 +872,25 @@ function SaveSegment({ appId, filter, onSaved }: { appId: string; filter: unknow
       setError(err);
     }
   };
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    e.stopPropagation();
+    if (name.trim()) void save();
+  };
   return (
     <div className="row">
+      {createPortal(<form id={formId} hidden onSubmit={submit} />, document.body)}
       <label className="inline">
         <span className="sr-only">{t('segments')}</span>
         <input
+          form={formId}
           aria-label={`${t('segments')} ${t('name')}`}
           placeholder={t('name')}
           value={name}
           onChange={(e) => setName(e.target.value)}
         />
       </label>
-      <button type="button" className="small secondary" disabled={!name.trim()} onClick={() => void save()}>
+      <button type="submit" form={formId} className="small secondary" disabled={!name.trim()}>
         {t('saveSegment')}
       </button>
       <ErrorBox error={error} />
