@@ -685,6 +685,37 @@ describe('receipts and presence', () => {
     await closeClient(c);
   });
 
+  it('counts nothing for an ack or an open of a message sent to another device', async () => {
+    const a = await device();
+    const b = await device();
+    const m = await message();
+    await adapter.deliver(m, [a.device.registrationId]);
+    const c = await connect(urlA, b);
+    c.send({ t: 'ack', ids: [m.id] });
+    c.send({ t: 'event', id: m.id, ev: 'opened' });
+    c.send({ t: 'ping' });
+    await c.until((f) => f.some((x) => x.t === 'pong'));
+    await nodeA.get(GatewayServer)['receipts'].flush();
+    await sleep(200); // the event's own write
+    expect(await ctx.db.query(`SELECT device_id FROM deliveries WHERE message_id = $1`, [m.id])).toEqual([]);
+    expect(await counters(m.id)).toBeUndefined();
+    // The connection stays open, and A's copy is still waiting for A.
+    expect(c.ws.readyState).toBe(WebSocket.OPEN);
+    expect(await inbox.size(a.device.registrationId)).toBe(1);
+    await closeClient(c);
+  });
+
+  it('counts the ack of a TTL 0 message (sent straight to the connection, never stored) delivered', async () => {
+    const d = await device();
+    const c = await connect(urlB, d);
+    const m = await message(0);
+    await adapter.deliver(m, [d.device.registrationId]);
+    await c.until((f) => f.some((x) => x.id === m.id));
+    c.send({ t: 'ack', ids: [m.id] });
+    await waitFor(async () => (await delivered(m.id)) === '1');
+    await closeClient(c);
+  });
+
   it('keeps the presence claim of a connected device alive past its TTL, refreshing it from the sweep', async () => {
     const port = await freePort();
     const short = await startGateway(
@@ -863,6 +894,14 @@ async function delivered(id: string): Promise<string | undefined> {
     [id],
   );
   return rows[0]?.delivered;
+}
+
+async function counters(id: string): Promise<Record<string, string> | undefined> {
+  const rows = await ctx.db.query<Record<string, string>[]>(
+    `SELECT targets, sent, failed, delivered, clicked FROM message_counters WHERE message_id = $1 AND channel = 'gateway'`,
+    [id],
+  );
+  return rows[0];
 }
 
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {

@@ -75,6 +75,8 @@ class Connection {
   readonly openedAt: number;
   /** Message ids sent and not yet acknowledged; null while empty. */
   inflight: Set<string> | null = null;
+  /** TTL 0 message ids sent (outside the window) and not yet acknowledged, the newest 64; null while empty. */
+  live: Set<string> | null = null;
   pumping = false;
   repump = false;
   /** The in-flight window is full: more may be waiting in the inbox (cleared by a fetch that was not). */
@@ -163,6 +165,25 @@ export function canWriteDirect(ws: WebSocket): boolean {
     internals._sender._queue?.length === 0
   );
 }
+
+/** TTL 0 ids a connection remembers as sent, for their acks (a device acks in well under 64 frames). */
+const MAX_LIVE = 64;
+
+/**
+ * Takes acknowledged ids out of the connection's window and its TTL 0 ids; answers those it held
+ * (sent to the device on this connection).
+ */
+function takeSent(conn: Connection, ids: readonly string[]): string[] {
+  const sent: string[] = [];
+  if (!conn.inflight && !conn.live) return sent;
+  for (const id of ids) if (conn.inflight?.delete(id) || conn.live?.delete(id)) sent.push(id);
+  if (conn.inflight?.size === 0) conn.inflight = null;
+  if (conn.live?.size === 0) conn.live = null;
+  return sent;
+}
+
+/** Whether this connection was sent `id` and has not seen it acknowledged. */
+const wasSent = (conn: Connection, id: string): boolean => !!(conn.inflight?.has(id) || conn.live?.has(id));
 
 /** The device as the receipt writer records it. */
 const receiptDevice = (device: AuthedDevice): ReceiptDevice => ({
@@ -348,11 +369,8 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     const device = conn.device!;
     switch (frame.t) {
       case 'ack': {
-        if (conn.inflight) {
-          for (const id of frame.ids) conn.inflight.delete(id);
-          if (conn.inflight.size === 0) conn.inflight = null;
-        }
-        const written = this.receipts.ack(receiptDevice(device), frame.ids);
+        // What this connection was sent counts even if the inbox no longer holds it (dropped meanwhile).
+        const written = this.receipts.ack(receiptDevice(device), frame.ids, takeSent(conn, frame.ids));
         // Only a full window can hide waiting messages (anything new rings us); refill it once the acks
         // are out of the inbox, or the fetch would return them again.
         if (conn.saturated && !conn.refilling) {
@@ -366,7 +384,7 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
       }
       case 'event':
         this.receipts
-          .event(receiptDevice(device), frame.id, frame.ev)
+          .event(receiptDevice(device), frame.id, frame.ev, wasSent(conn, frame.id))
           .catch((err: unknown) => this.logger.error({ err }, 'event write failed'));
         return;
       case 'ping':
@@ -589,11 +607,16 @@ export class GatewayServer implements OnApplicationBootstrap, OnModuleDestroy {
     const rest = message.slice(nl + 1);
     if (op === 'l') {
       const { rids, frame } = JSON.parse(rest) as { rids: string[]; frame: string };
+      const { id } = JSON.parse(frame) as { id: string };
       for (const rid of rids) {
         const conn = this.byRid.get(rid);
         if (conn?.state === State.Open) {
           this.sendRaw(conn, frame);
           framesOut.msg.inc();
+          // Not in the inbox: the node remembers it was sent, so the device's ack counts.
+          const live = (conn.live ??= new Set());
+          live.add(id);
+          if (live.size > MAX_LIVE) live.delete(live.values().next().value as string);
         }
       }
       return;

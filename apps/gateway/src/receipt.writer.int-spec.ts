@@ -1,3 +1,4 @@
+import { InboxStore } from '@herald/providers';
 import {
   createTenantFixture,
   createTestContext,
@@ -10,6 +11,7 @@ import { DELIVERED_SQL, ReceiptWriter, type ReceiptDevice } from './receipt.writ
 let ctx: TestContext;
 let fx: TenantFixture;
 let writer: ReceiptWriter;
+let inbox: InboxStore;
 
 beforeAll(async () => {
   ctx = await createTestContext();
@@ -17,6 +19,7 @@ beforeAll(async () => {
     devices: [{ channel: 'gateway' }, { channel: 'gateway' }, { channel: 'gateway' }],
   });
   writer = new ReceiptWriter(ctx.db, ctx.redis, ctx.config);
+  inbox = new InboxStore(ctx.redis, ctx.config.redis.queuePrefix);
 });
 
 afterAll(async () => {
@@ -39,6 +42,23 @@ async function message(request: Record<string, unknown>): Promise<string> {
   return row.id;
 }
 
+/** The message written to the devices' inboxes, as the worker does before any ack can come. */
+async function sendTo(id: string, ...devices: number[]): Promise<void> {
+  const now = Date.now();
+  const frame = JSON.stringify({ t: 'msg', id });
+  for (const i of devices)
+    await inbox.insert(dev(i).rid, { id, sentAt: now, expiresAt: now + 60_000, frame }, 10);
+}
+
+const counters = async (messageId: string) =>
+  (
+    await ctx.db.query<Record<string, string>[]>(
+      `SELECT targets, sent, failed, delivered, clicked, dismissed FROM message_counters
+        WHERE message_id = $1 AND channel = 'gateway'`,
+      [messageId],
+    )
+  )[0];
+
 const events = async (messageId: string) =>
   ctx.db.query<{ registration_id: string; event: string }[]>(
     `SELECT registration_id, event FROM callback_events WHERE message_id = $1 ORDER BY id`,
@@ -48,6 +68,8 @@ const events = async (messageId: string) =>
 it('queues one delivered event per device that acked a message with a callback, and only once', async () => {
   const withCallback = await message({ callback: { url: 'https://tenant.example/cb' } });
   const without = await message({});
+  await sendTo(withCallback, 0, 1);
+  await sendTo(without, 0);
   await Promise.all([
     writer.ack(dev(0), [withCallback, without]),
     writer.ack(dev(1), [withCallback]),
@@ -75,6 +97,8 @@ it('queues one delivered event per device that acked a message with a callback, 
 
 it('queues clicks and dismissals once each, with a delivery when no ack came first', async () => {
   const m = await message({ callback: { url: 'https://tenant.example/cb', type: 19 } });
+  // Device 2 dismisses it while it is still in its inbox (unacknowledged).
+  await sendTo(m, 0, 2);
   await writer.ack(dev(0), [m]);
   await writer.flush();
   await writer.event(dev(0), m, 'opened');
@@ -92,8 +116,9 @@ it('queues clicks and dismissals once each, with a delivery when no ack came fir
   const byDefault = await message({ callback: { url: 'https://tenant.example/cb' } });
   const none = await message({});
   for (const id of [byDefault, none]) {
-    await writer.event(dev(1), id, 'dismissed');
-    await writer.event(dev(1), id, 'opened');
+    // In flight on the device's connection (the node says so), not yet acknowledged.
+    await writer.event(dev(1), id, 'dismissed', true);
+    await writer.event(dev(1), id, 'opened', true);
   }
   expect(await events(byDefault)).toEqual([
     { registration_id: dev(1).rid, event: 'delivered' },
@@ -109,6 +134,7 @@ it('an open on a sent but unacknowledged copy counts the delivery once, and a la
      VALUES ($1, $2, $3, 'gateway', 'sent', now())`,
     [m, dev(2).deviceId, dev(2).appId],
   );
+  await sendTo(m, 2);
   await writer.event(dev(2), m, 'opened');
   await writer.ack(dev(2), [m]);
   await writer.flush();
@@ -125,7 +151,12 @@ it('an ack, an open and a dismissal racing for the same copy count one delivery,
   await Promise.all(
     ids.flatMap((m, i) => {
       const d = dev(i % 3);
-      return [writer.ack(d, [m]), writer.event(d, m, 'opened'), writer.event(d, m, 'dismissed')];
+      // All in flight on the device's connection, as the node tells the writer.
+      return [
+        writer.ack(d, [m], [m]),
+        writer.event(d, m, 'opened', true),
+        writer.event(d, m, 'dismissed', true),
+      ];
     }),
   );
   await writer.flush();
@@ -136,6 +167,39 @@ it('an ack, an open and a dismissal racing for the same copy count one delivery,
   );
   expect(rows).toHaveLength(30);
   expect(rows.filter((r) => r.delivered !== '1' || r.clicked !== '1' || r.dismissed !== '1')).toEqual([]);
+});
+
+it('acks and events of a message never sent to the device count nothing, and keep nothing from it', async () => {
+  // Message ids are sequential: device 1 acks and opens one sent to device 0 only.
+  const m = await message({ callback: { url: 'https://tenant.example/cb', type: 19 } });
+  await sendTo(m, 0);
+  await writer.ack(dev(1), [m]);
+  await writer.ack(dev(1), [m]);
+  await writer.event(dev(1), m, 'opened');
+  await writer.event(dev(1), m, 'dismissed');
+  await writer.flush();
+  expect(await ctx.db.query(`SELECT device_id FROM deliveries WHERE message_id = $1`, [m])).toEqual([]);
+  expect(await counters(m)).toBeUndefined();
+  expect(await events(m)).toEqual([]);
+  // Device 0's own ack and click count; device 1 gets the message if it is sent to it later.
+  await writer.ack(dev(0), [m]);
+  await writer.flush();
+  await writer.event(dev(0), m, 'opened');
+  expect(await counters(m)).toEqual({
+    targets: '0',
+    sent: '0',
+    failed: '0',
+    delivered: '1',
+    clicked: '1',
+    dismissed: '0',
+  });
+  expect(await events(m)).toEqual([
+    { registration_id: dev(0).rid, event: 'delivered' },
+    { registration_id: dev(0).rid, event: 'clicked' },
+  ]);
+  const now = Date.now();
+  const again = { id: m, sentAt: now, expiresAt: now + 60_000, frame: '{}' };
+  expect((await inbox.insert(dev(1).rid, again, 10))[0]).toBe('ok');
 });
 
 interface PlanNode {

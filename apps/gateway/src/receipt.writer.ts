@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { DataSource } from 'typeorm';
 import { HERALD_CONFIG, type HeraldConfig } from '@herald/config';
 import { preparedQuery } from '@herald/db';
+import { heraldMetrics } from '@herald/metrics';
 import { REDIS } from '@herald/platform';
 import { InboxStore } from '@herald/providers';
 import { enqueueCallbackEvents, recordDropped, type CallbackEvent } from '@herald/push';
@@ -21,6 +22,9 @@ const FLUSH_AT = 2_000;
 const LEDGER_CONCURRENCY = 3;
 const LEDGER_ATTEMPTS = 5;
 
+const ignoredAcks = heraldMetrics.gatewayReceiptsIgnored.labels('ack');
+const ignoredEvents = heraldMetrics.gatewayReceiptsIgnored.labels('event');
+
 /** One ledger statement waiting for its turn: what it records and how many rows, for the logs. */
 interface LedgerJob {
   what: 'delivered' | 'frame_lost';
@@ -30,6 +34,8 @@ interface LedgerJob {
 
 /**
  * An ack batch into the ledger: $1 message ids, $2 device ids, $3 app ids (one per ack), $4 the time.
+ * Only acks of messages sent to the device come here (the Redis part sorts them out), but possibly
+ * before the worker's `sent` row: hence the upsert (the worker's keeps `delivered`).
  * Returns the changed rows of messages with a callback, usually none. A named
  * prepared statement whose arrays no plan sees (sub-selects): one generic plan, instead of planning
  * it for every batch of acks (~0.2 ms each, as long as running it). That plan expects ~10 rows
@@ -60,7 +66,10 @@ export const DELIVERED_SQL = `WITH input AS (
 
 /**
  * Receipts from devices: acks remove inbox entries and mark the ledger row delivered; events record
- * clicks and dismissals. Acks are batched (a broadcast brings thousands per second per node) into one
+ * clicks and dismissals. Only ids sent to the reporting device count (message ids are sequential,
+ * easy to guess): an ack's ids in its connection's window (`sent`), its inbox, or acknowledged before;
+ * an event's with a `sent`/`delivered` ledger row, or known so to the connection or Redis. Any other id
+ * is ignored (`herald_gateway_receipts_ignored_total`). Acks are batched (a broadcast brings thousands per second per node) into one
  * Redis script call per page of devices and one SQL statement per flush. Counting happens only for rows that changed state,
  * so a repeated ack or event (redelivery, a second node) is never counted twice. The same rows, when
  * their message asked for a JPush `callback`, are queued as callback events (one more statement, only
@@ -70,7 +79,7 @@ export const DELIVERED_SQL = `WITH input AS (
 export class ReceiptWriter {
   private readonly logger = new Logger('gateway-receipts');
   private readonly inbox: InboxStore;
-  private acks: { device: ReceiptDevice; ids: string[] }[] = [];
+  private acks: PendingAck[] = [];
   private ackTimer: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private nextFlush = deferred();
@@ -91,9 +100,13 @@ export class ReceiptWriter {
     this.inbox = new InboxStore(redis, config.redis.queuePrefix);
   }
 
-  /** Resolves once this ack's batch is written (never rejects: failures are logged). */
-  ack(device: ReceiptDevice, ids: string[]): Promise<void> {
-    this.acks.push({ device, ids });
+  /**
+   * Resolves once this ack's batch is written (never rejects: failures are logged). `sent`: the ids
+   * of `ids` that the device's connection had in flight (this node sent them to it), which count even
+   * when the inbox no longer holds them (pushed out as `inbox_full`, or expired, while in flight).
+   */
+  ack(device: ReceiptDevice, ids: readonly string[], sent: readonly string[] = []): Promise<void> {
+    this.acks.push({ device, ids, sent });
     const written = this.nextFlush;
     if (this.acks.length >= FLUSH_AT) this.flushAcks();
     else this.ackTimer ??= setTimeout(() => this.flushAcks(), FLUSH_MS);
@@ -123,20 +136,31 @@ export class ReceiptWriter {
       .finally(() => done.resolve());
   }
 
-  /** Redis first (the caller refills the window after it); the ledger write runs beside later batches. */
-  private async writeAcks(batch: { device: ReceiptDevice; ids: string[] }[]): Promise<void> {
+  /**
+   * Redis first (the caller refills the window after it): it answers which ids were the device's, and
+   * only those go to the ledger, whose write runs beside later batches.
+   */
+  private async writeAcks(batch: PendingAck[]): Promise<void> {
     const now = Date.now();
-    // Sent now (one script call per page of devices), awaited after the ledger write has started.
-    const acked = this.inbox.ackMany(
-      batch.map(({ device, ids }) => ({ rid: device.rid, ids })),
+    // One script call per page of devices.
+    const replies = await this.inbox.ackMany(
+      batch.map(({ device, ids, sent }) => ({ rid: device.rid, ids, sent })),
       now,
     );
     const rows = new Map<string, [string, string, string]>();
-    for (const { device, ids } of batch) {
-      for (const id of ids) {
+    let failed: Error | undefined;
+    let ignored = 0;
+    batch.forEach(({ device, ids, sent }, i) => {
+      const reply = replies[i];
+      // Redis did not answer for this device: what its connection had in flight still counts (the
+      // rest stays in the inbox, is sent again and acked again).
+      if (reply instanceof Error) failed ??= reply;
+      else ignored += ids.length - reply.length;
+      for (const id of reply instanceof Error ? sent : reply) {
         if (LEDGER_ID.test(id)) rows.set(`${id}:${device.deviceId}`, [id, device.deviceId, device.appId]);
       }
-    }
+    });
+    if (ignored > 0) ignoredAcks.inc(ignored);
     if (rows.size > 0) {
       const delivered = [...rows.values()];
       this.startLedger({
@@ -145,7 +169,6 @@ export class ReceiptWriter {
         write: () => this.writeDelivered(delivered, now),
       });
     }
-    const failed = (await acked).find((r) => r instanceof Error);
     if (failed) throw failed;
   }
 
@@ -220,32 +243,54 @@ export class ReceiptWriter {
 
   /**
    * `opened` → clicked_at and `clicked`, `dismissed` → dismissed_at and `dismissed`, each once. A
-   * click implies delivery: a missing row is created delivered and counted delivered too.
+   * click implies delivery: a row not yet delivered is delivered and counted delivered too.
+   *
+   * Counted only for a message that reached this device: its ledger row is `sent` or `delivered`
+   * (the usual case: the ack's batch landed before the user tapped), or else — the event overtook the
+   * ack's ledger write, or even the worker's `sent` row, or the entry was dropped while in flight —
+   * the connection had it in flight (`sent`) or Redis has it in the device's inbox or acknowledged set.
+   * Redis is asked only then, so the usual event costs no Redis round trip. Any other id (never sent
+   * to this device) is ignored.
    */
-  async event(device: ReceiptDevice, id: string, ev: 'opened' | 'dismissed'): Promise<void> {
+  async event(device: ReceiptDevice, id: string, ev: 'opened' | 'dismissed', sent = false): Promise<void> {
     if (!LEDGER_ID.test(id)) return;
+    // An ack of this id may be on its way (acks are batched; the node no longer counts it in flight):
+    // its Redis part, which remembers the id as acknowledged, lands first. No wait when none is pending.
+    if (!sent) await (this.acks.length > 0 ? this.nextFlush.promise : this.flushing);
     const column = ev === 'opened' ? 'clicked_at' : 'dismissed_at';
     const counter = ev === 'opened' ? 'clicked' : 'dismissed';
     const at = new Date();
+    type Row = { state: string; undelivered: boolean; fresh: boolean };
+    const lock = (tx: { query: DataSource['query'] }) =>
+      tx.query<Row[]>(
+        `SELECT state, delivered_at IS NULL AS undelivered, ${column} IS NULL AS fresh
+           FROM deliveries WHERE message_id = $1 AND device_id = $2 FOR UPDATE`,
+        [id, device.deviceId],
+      );
     const changed = await this.db.transaction(async (tx) => {
       const [message] = await tx.query<{ callback: boolean }[]>(
         `SELECT request ? 'callback' AS callback FROM messages WHERE id = $1 AND app_id = $2`,
         [id, device.appId],
       );
       if (!message) return undefined;
-      // Make sure the row exists, then lock it: a concurrent ack (or a second event) waits for this
-      // transaction and sees what it did, so the delivery is counted by exactly one of them. The
-      // placeholder never shows: it is delivered below, in this transaction.
-      await tx.query(
-        `INSERT INTO deliveries (message_id, device_id, app_id, channel, state)
-         VALUES ($1, $2, $3, 'gateway', 'pending') ON CONFLICT (message_id, device_id) DO NOTHING`,
-        [id, device.deviceId, device.appId],
-      );
-      const [row] = await tx.query<{ undelivered: boolean; fresh: boolean }[]>(
-        `SELECT delivered_at IS NULL AS undelivered, ${column} IS NULL AS fresh FROM deliveries
-          WHERE message_id = $1 AND device_id = $2 FOR UPDATE`,
-        [id, device.deviceId],
-      );
+      // Lock the row: a concurrent ack (or a second event) waits for this transaction and sees what
+      // it did, so the delivery is counted by exactly one of them.
+      let [row] = await lock(tx);
+      if (!row || (row.state !== 'sent' && row.state !== 'delivered')) {
+        if (!sent && !(await this.inbox.holds(device.rid, id))) {
+          ignoredEvents.inc();
+          return undefined;
+        }
+        if (!row) {
+          // The placeholder never shows: it is delivered below, in this transaction.
+          await tx.query(
+            `INSERT INTO deliveries (message_id, device_id, app_id, channel, state)
+             VALUES ($1, $2, $3, 'gateway', 'pending') ON CONFLICT (message_id, device_id) DO NOTHING`,
+            [id, device.deviceId, device.appId],
+          );
+          [row] = await lock(tx);
+        }
+      }
       if (!row.fresh) return undefined;
       await tx.query(
         `UPDATE deliveries SET ${column} = $3, state = 'delivered', delivered_at = COALESCE(delivered_at, $3),
@@ -328,6 +373,12 @@ export class ReceiptWriter {
     this.heartbeats.set(deviceId, hb);
     this.seenTimer ??= setTimeout(() => void this.flushSeen(), 1_000);
   }
+}
+
+interface PendingAck {
+  device: ReceiptDevice;
+  ids: readonly string[];
+  sent: readonly string[];
 }
 
 function deferred(): { promise: Promise<void>; resolve: () => void } {

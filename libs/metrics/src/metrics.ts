@@ -85,6 +85,13 @@ export class HeraldMetrics {
     registers: [this.registry],
   });
 
+  readonly gatewayReceiptsIgnored = new Counter({
+    name: 'herald_gateway_receipts_ignored_total',
+    help: 'Message ids in acks and events not counted: never sent to the device that reported them',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+
   readonly feedbackActions = new Counter({
     name: 'herald_feedback_total',
     help: 'Token hygiene actions by channel, provider reason and action',

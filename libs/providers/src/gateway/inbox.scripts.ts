@@ -197,10 +197,14 @@ return {out, expired}
 
 /**
  * Acknowledgements of many devices in one call. KEYS: three per device (inbox, frames, acked).
- * ARGV: now, acked_ttl_ms, then per device: the number of ids, the ids. Removes the acknowledged
- * entries and remembers the ids (the newest 256 per device) so they are never stored again. Returns
- * the number of entries removed per device. About five Redis commands per device. No purge here: an
- * expired entry is left to the next insert, fetch or recall.
+ * ARGV: now, acked_ttl_ms, then per device: the number of ids, how many of them come first as sent
+ * (the caller's node sent them to this device: in flight on its connection), the ids. An id is the
+ * device's when it is sent, in the inbox, or acknowledged already; only those leave the inbox and are
+ * remembered (the newest 256 per device) so they are never stored again, since any other id (a guess,
+ * another device's message) must not count as delivered, nor block a later insert. Returns per device
+ * the ids that are the device's among those not given as sent (usually none: a device acks what its
+ * connection has in flight). Per id, about three Redis commands (a fourth for one not in the inbox and
+ * not sent). No purge here: an expired entry is left to the next insert, fetch or recall.
  */
 export const ACK_MANY_LUA = `
 local now = ARGV[1]
@@ -211,19 +215,22 @@ for i = 1, #KEYS / 3 do
   local b = (i - 1) * 3
   local inbox, frames, acked = KEYS[b + 1], KEYS[b + 2], KEYS[b + 3]
   local n = tonumber(ARGV[a])
-  local removed = 0
-  for j = a + 1, a + n do
+  local sentTo = a + 1 + tonumber(ARGV[a + 1])
+  local known = {}
+  for j = a + 2, a + 1 + n do
     local id = ARGV[j]
-    if redis.call('ZREM', inbox, id, 'e:' .. id) > 0 then
-      removed = removed + 1
-      redis.call('HDEL', frames, id, 'o:' .. id)
+    local removed = redis.call('ZREM', inbox, id, 'e:' .. id) > 0
+    if removed then redis.call('HDEL', frames, id, 'o:' .. id) end
+    local sent = j <= sentTo
+    if removed or sent or redis.call('ZSCORE', acked, id) then
+      redis.call('ZADD', acked, now, id)
+      if not sent then known[#known + 1] = id end
     end
-    redis.call('ZADD', acked, now, id)
   end
-  a = a + 1 + n
+  a = a + 2 + n
   redis.call('ZREMRANGEBYRANK', acked, 0, -257)
   redis.call('PEXPIRE', acked, ttl)
-  out[i] = removed
+  out[i] = known
 end
 return out
 `;

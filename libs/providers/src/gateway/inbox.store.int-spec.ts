@@ -48,9 +48,31 @@ describe('InboxStore', () => {
   it('acked ids are never stored again', async () => {
     const now = Date.now();
     await inbox.insert('d3', entry('x', now), 10);
-    expect(await inbox.ack('d3', ['x'])).toBe(1);
+    expect(await inbox.ack('d3', ['x'])).toEqual(['x']);
     expect((await inbox.insert('d3', entry('x', now), 10))[0]).toBe('dup');
     expect(await inbox.size('d3')).toBe(0);
+  });
+
+  it('an ack answers only the ids sent to the device: in the inbox, acked before, or given as sent', async () => {
+    const now = Date.now();
+    await inbox.insert('k1', entry('in', now), 10);
+    await inbox.insert('k2', entry('theirs', now), 10);
+    // `theirs` is another device's, `guess` nobody's; `gone` left the inbox (pushed out, say) while
+    // the caller's connection had it in flight.
+    expect(await inbox.ack('k1', ['theirs', 'in', 'guess', 'gone'], now, ['gone'])).toEqual(['gone', 'in']);
+    // Acked again (a redelivered ack): still the device's; the others still are not.
+    const [again, other] = await inbox.ackMany([
+      { rid: 'k1', ids: ['in', 'gone', 'theirs', 'guess'] },
+      { rid: 'k2', ids: ['in', 'theirs'] },
+    ]);
+    expect(again).toEqual(['in', 'gone']);
+    expect(other).toEqual(['theirs']);
+    // An id the device had nothing of is not remembered: sent to it later, it is stored, not a dup.
+    expect((await inbox.insert('k1', entry('theirs', now), 10))[0]).toBe('ok');
+    expect((await inbox.insert('k1', entry('gone', now), 10))[0]).toBe('dup');
+    expect(await inbox.holds('k1', 'theirs')).toBe(true);
+    expect(await inbox.holds('k1', 'in')).toBe(true);
+    expect(await inbox.holds('k1', 'guess')).toBe(false);
   });
 
   it('override: replaces an unseen entry silently, carries replaces once offered or acked', async () => {

@@ -99,6 +99,17 @@ function frameDigest(frame: string): string {
   return createHash('sha1').update(frame).digest('base64url').slice(0, 16);
 }
 
+/**
+ * The ids of an ack not in `sent` (once each). Usually all of them are in `sent` (a device acks what
+ * its connection has in flight): then nothing is allocated.
+ */
+function otherIds(ids: readonly string[], sent: readonly string[]): readonly string[] {
+  if (sent.length === 0) return ids;
+  if (sent.length === ids.length && sent.every((id, i) => id === ids[i])) return [];
+  const given = new Set(sent);
+  return ids.filter((id) => !given.has(id));
+}
+
 /** An entry as fetched: `frame` is the frame, or `@<digest>` naming a shared one. */
 export interface FetchedEntry {
   id: string;
@@ -323,13 +334,17 @@ export class InboxStore {
 
   /**
    * Acknowledgements of many devices: one script call per page of devices (per slot page on a
-   * cluster). Answers the number of entries removed per item, or the error of its call.
+   * cluster). `sent` (optional) are ids the caller knows it sent to the device (in flight on its
+   * connection): they count as the device's even when the inbox no longer holds them (pushed out or
+   * expired while in flight). Answers per item the acknowledged ids that are the device's — in
+   * `sent`, in its inbox, or acknowledged before — or the error of its call; any other id (never sent
+   * to this device) stays out of Redis and out of the answer.
    */
   async ackMany(
-    items: readonly { rid: string; ids: readonly string[] }[],
+    items: readonly { rid: string; ids: readonly string[]; sent?: readonly string[] }[],
     now = Date.now(),
-  ): Promise<(number | Error)[]> {
-    const out = new Array<number | Error>(items.length);
+  ): Promise<(string[] | Error)[]> {
+    const out = new Array<string[] | Error>(items.length);
     const groups = slotPages(this.redis, items, (it) => this.keys.device(it.rid).inbox);
     const replies = await execPerNode(
       this.redis,
@@ -339,24 +354,47 @@ export class InboxStore {
         const keys: string[] = [];
         const args: (string | number)[] = [now, ACKED_TTL_MS];
         for (const i of group) {
-          const k = this.keys.device(items[i].rid);
+          const { rid, ids, sent = [] } = items[i];
+          const k = this.keys.device(rid);
           keys.push(k.inbox, k.frames, k.acked);
-          args.push(items[i].ids.length, ...items[i].ids);
+          const others = otherIds(ids, sent);
+          args.push(sent.length + others.length, sent.length, ...sent, ...others);
         }
         queue(p, 'heraldGwAckMany', [keys.length, ...keys, ...args]);
       },
     );
     groups.forEach((group, g) => {
       const [err, reply] = replies[g]?.[0] ?? [new Error('no reply')];
-      group.forEach((i, j) => (out[i] = err ?? (reply as number[])[j]));
+      group.forEach((i, j) => {
+        const sent = items[i].sent ?? [];
+        const known = (reply as string[][] | undefined)?.[j] ?? [];
+        out[i] = err ?? (known.length === 0 ? [...sent] : [...sent, ...known]);
+      });
     });
     return out;
   }
 
-  async ack(rid: string, ids: string[], now = Date.now()): Promise<number> {
-    const [removed] = await this.ackMany([{ rid, ids }], now);
-    if (removed instanceof Error) throw removed;
-    return removed;
+  /** One device's acknowledgements: the ids that are the device's (see {@link InboxStore.ackMany}). */
+  async ack(
+    rid: string,
+    ids: readonly string[],
+    now = Date.now(),
+    sent?: readonly string[],
+  ): Promise<string[]> {
+    const [known] = await this.ackMany([{ rid, ids, sent }], now);
+    if (known instanceof Error) throw known;
+    return known;
+  }
+
+  /**
+   * Whether `id` was sent to the device as far as Redis remembers: in its inbox, or acknowledged (the
+   * newest 256, 11 days). One round trip (both keys carry the device's hash tag).
+   */
+  async holds(rid: string, id: string): Promise<boolean> {
+    const k = this.keys.device(rid);
+    const replies = (await this.redis.pipeline().zscore(k.inbox, id).zscore(k.acked, id).exec()) ?? [];
+    for (const [err] of replies) if (err) throw err;
+    return replies.some(([, score]) => score !== null);
   }
 
   queueRecall(pipeline: ChainableCommander, rid: string, id: string, now: number): void {
