@@ -3,6 +3,7 @@ import { WebSocket } from 'ws';
 import { HeraldGatewayClient, type WebSocketConstructor } from '@herald/gateway-client';
 import type { MsgFrame } from '@herald/gateway-protocol';
 import { GatewayDeliveryAdapter, InboxStore, PresenceReader, type GatewayMessage } from '@herald/providers';
+import { recordDropped } from '@herald/push';
 import {
   createDevice,
   createTenantFixture,
@@ -702,6 +703,48 @@ describe('receipts and presence', () => {
     // The connection stays open, and A's copy is still waiting for A.
     expect(c.ws.readyState).toBe(WebSocket.OPEN);
     expect(await inbox.size(a.device.registrationId)).toBe(1);
+    await closeClient(c);
+  });
+
+  it('an entry pushed out of the inbox (inbox_full) while in flight, then acked, is delivered, not failed', async () => {
+    const d = await device();
+    const rid = d.device.registrationId;
+    const c = await connect(urlA, d);
+    const msgs: GatewayMessage[] = [];
+    for (let i = 0; i <= INBOX_MAX; i++) {
+      const m = await message(3600, { sentAt: Date.now() + i });
+      msgs.push(m);
+      // The worker's ledger row and counts for a copy written to the inbox.
+      await ctx.db.query(
+        `INSERT INTO deliveries (message_id, device_id, app_id, channel, state, sent_at)
+         VALUES ($1, $2, $3, 'gateway', 'sent', now())`,
+        [m.id, d.device.id, fixture.app.app.id],
+      );
+      await ctx.db.query(
+        `INSERT INTO message_counters (message_id, channel, targets, sent) VALUES ($1, 'gateway', 1, 1)`,
+        [m.id],
+      );
+      const { dropped } = await adapter.send(m, [rid]);
+      await recordDropped(
+        ctx.db,
+        dropped.map((x) => ({ messageId: x.messageId, deviceId: d.device.id, reason: x.reason })),
+      );
+      await c.until((f) => f.some((x) => x.id === m.id));
+    }
+    expect(await counters(msgs[0].id)).toMatchObject({ sent: '0', failed: '1', delivered: '0' });
+    c.send({ t: 'ack', ids: c.msgIds() });
+    c.send({ t: 'event', id: msgs[0].id, ev: 'opened' });
+    await waitFor(async () => (await counters(msgs[0].id))?.clicked === '1');
+    await nodeA.get(GatewayServer)['receipts'].flush();
+    for (const m of msgs) {
+      expect(await counters(m.id)).toEqual({
+        targets: '1',
+        sent: '1',
+        failed: '0',
+        delivered: '1',
+        clicked: m === msgs[0] ? '1' : '0',
+      });
+    }
     await closeClient(c);
   });
 

@@ -1,4 +1,5 @@
 import { InboxStore } from '@herald/providers';
+import { recordDropped } from '@herald/push';
 import {
   createTenantFixture,
   createTestContext,
@@ -200,6 +201,73 @@ it('acks and events of a message never sent to the device count nothing, and kee
   const now = Date.now();
   const again = { id: m, sentAt: now, expiresAt: now + 60_000, frame: '{}' };
   expect((await inbox.insert(dev(1).rid, again, 10))[0]).toBe('ok');
+});
+
+it('a copy dropped as inbox_full while in flight, then acked or opened, moves from failed back to sent', async () => {
+  const acked = await message({});
+  const opened = await message({});
+  const late = await message({});
+  for (const id of [acked, opened, late]) {
+    await ctx.db.query(
+      `INSERT INTO deliveries (message_id, device_id, app_id, channel, state, sent_at)
+       VALUES ($1, $2, $3, 'gateway', 'sent', now())`,
+      [id, dev(0).deviceId, dev(0).appId],
+    );
+    await ctx.db.query(
+      `INSERT INTO message_counters (message_id, channel, targets, sent) VALUES ($1, 'gateway', 1, 1)`,
+      [id],
+    );
+  }
+  // Pushed out of the inbox by newer entries while the device's connection had them in flight.
+  await recordDropped(
+    ctx.db,
+    [acked, opened, late].map((id) => ({
+      messageId: id,
+      deviceId: dev(0).deviceId,
+      reason: 'inbox_full' as const,
+    })),
+  );
+  expect(await counters(acked)).toMatchObject({ targets: '1', sent: '0', failed: '1' });
+  // The node passes what the connection had in flight; repeats change nothing.
+  await writer.ack(dev(0), [acked], [acked]);
+  await writer.event(dev(0), opened, 'opened', true);
+  await writer.flush();
+  await writer.ack(dev(0), [acked, opened], [acked, opened]);
+  await writer.event(dev(0), acked, 'opened');
+  await writer.event(dev(0), opened, 'opened');
+  // Not in flight here (acked on a later connection): nothing says it reached the device.
+  await writer.ack(dev(0), [late]);
+  await writer.flush();
+  const delivered = { targets: '1', sent: '1', failed: '0', delivered: '1', dismissed: '0' };
+  expect(await counters(acked)).toEqual({ ...delivered, clicked: '1' });
+  expect(await counters(opened)).toEqual({ ...delivered, clicked: '1' });
+  expect(await counters(late)).toEqual({
+    targets: '1',
+    sent: '0',
+    failed: '1',
+    delivered: '0',
+    clicked: '0',
+    dismissed: '0',
+  });
+  const failures = await ctx.db.query<{ message_id: string; count: string }[]>(
+    `SELECT message_id::text, count FROM message_failures WHERE message_id = ANY($1::bigint[]) AND reason = 'inbox_full'
+      ORDER BY message_id`,
+    [[acked, opened, late]],
+  );
+  expect(failures).toEqual([
+    { message_id: acked, count: '0' },
+    { message_id: opened, count: '0' },
+    { message_id: late, count: '1' },
+  ]);
+  // The ledger keeps the drop it was counted under.
+  const rows = await ctx.db.query<{ state: string; reason: string }[]>(
+    `SELECT state, reason FROM deliveries WHERE message_id = ANY($1::bigint[]) ORDER BY message_id`,
+    [[acked, opened]],
+  );
+  expect(rows).toEqual([
+    { state: 'delivered', reason: 'inbox_full' },
+    { state: 'delivered', reason: 'inbox_full' },
+  ]);
 });
 
 interface PlanNode {

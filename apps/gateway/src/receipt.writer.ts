@@ -22,6 +22,12 @@ const FLUSH_AT = 2_000;
 const LEDGER_CONCURRENCY = 3;
 const LEDGER_ATTEMPTS = 5;
 
+/**
+ * A ledger row (`deliveries`, before an update) counted in its message's `failed` and
+ * `message_failures`: a gateway entry dropped from the inbox (`recordDropped`) or failed by the worker.
+ */
+const COUNTED_FAILED = `deliveries.state IN ('expired', 'failed') AND deliveries.channel = 'gateway' AND deliveries.reason IS NOT NULL`;
+
 const ignoredAcks = heraldMetrics.gatewayReceiptsIgnored.labels('ack');
 const ignoredEvents = heraldMetrics.gatewayReceiptsIgnored.labels('event');
 
@@ -42,6 +48,14 @@ interface LedgerJob {
  * from each array, so nothing in it may join the rows against themselves: a nested loop of
  * `changed` × `input` cost 130 µs per ack at 2,000 acks a statement. The messages with a callback
  * are gathered once (an init plan) and the changed rows tested against that short array.
+ *
+ * A gateway row counted failed (`expired`/`failed`: dropped from the inbox, as `inbox_full` say, while
+ * the device had it in flight) that is acked after all is delivered, so it was sent: it moves back from
+ * failed to sent (and out of its reason's failure count), keeping targets = sent + failed and
+ * delivered ≤ sent. It keeps its reason (the count it left, as the ledger then shows), and only it
+ * does: the other rows this moves lose theirs (a retry's), so `changed` tells them apart by it
+ * (PostgreSQL 15 returns no old values). Its `sent_at` is set if it had none, as the worker's writer
+ * counts a `delivered` row without one as an ack that came first.
  */
 export const DELIVERED_SQL = `WITH input AS (
      SELECT i.message_id, i.device_id, i.app_id, m.request ? 'callback' AS callback
@@ -51,14 +65,22 @@ export const DELIVERED_SQL = `WITH input AS (
      INSERT INTO deliveries (message_id, device_id, app_id, channel, state, delivered_at)
      SELECT message_id, device_id, app_id, 'gateway', 'delivered', $4 FROM input
      ON CONFLICT (message_id, device_id) DO UPDATE
-       SET state = 'delivered', delivered_at = excluded.delivered_at, updated_at = now()
+       SET state = 'delivered', delivered_at = excluded.delivered_at, updated_at = now(),
+           reason = CASE WHEN ${COUNTED_FAILED} THEN deliveries.reason END,
+           sent_at = CASE WHEN ${COUNTED_FAILED} THEN COALESCE(deliveries.sent_at, excluded.delivered_at)
+                          ELSE deliveries.sent_at END
        WHERE deliveries.state <> 'delivered'
-     RETURNING message_id, device_id
+     RETURNING message_id, device_id, reason AS unfailed
    ), counted AS (
-     INSERT INTO message_counters (message_id, channel, delivered)
-     SELECT message_id, 'gateway', count(*) FROM changed GROUP BY message_id
+     INSERT INTO message_counters (message_id, channel, delivered, sent, failed)
+     SELECT message_id, 'gateway', count(*), count(unfailed), -count(unfailed) FROM changed GROUP BY message_id
      ON CONFLICT (message_id, channel) DO UPDATE
-       SET delivered = message_counters.delivered + excluded.delivered
+       SET delivered = message_counters.delivered + excluded.delivered,
+           sent = message_counters.sent + excluded.sent, failed = message_counters.failed + excluded.failed
+   ), failures AS (
+     UPDATE message_failures f SET count = f.count - u.n
+       FROM (SELECT message_id, unfailed, count(*) AS n FROM changed WHERE unfailed IS NOT NULL GROUP BY 1, 2) u
+      WHERE f.message_id = u.message_id AND f.channel = 'gateway' AND f.reason = u.unfailed
    )
    SELECT c.message_id::text, c.device_id::text
      FROM changed c
@@ -250,7 +272,8 @@ export class ReceiptWriter {
    * ack's ledger write, or even the worker's `sent` row, or the entry was dropped while in flight —
    * the connection had it in flight (`sent`) or Redis has it in the device's inbox or acknowledged set.
    * Redis is asked only then, so the usual event costs no Redis round trip. Any other id (never sent
-   * to this device) is ignored.
+   * to this device) is ignored. A row counted failed (dropped while in flight) moves back to sent, as
+   * in {@link DELIVERED_SQL}.
    */
   async event(device: ReceiptDevice, id: string, ev: 'opened' | 'dismissed', sent = false): Promise<void> {
     if (!LEDGER_ID.test(id)) return;
@@ -260,10 +283,11 @@ export class ReceiptWriter {
     const column = ev === 'opened' ? 'clicked_at' : 'dismissed_at';
     const counter = ev === 'opened' ? 'clicked' : 'dismissed';
     const at = new Date();
-    type Row = { state: string; undelivered: boolean; fresh: boolean };
+    type Row = { state: string; unfailed: string | null; undelivered: boolean; fresh: boolean };
     const lock = (tx: { query: DataSource['query'] }) =>
       tx.query<Row[]>(
-        `SELECT state, delivered_at IS NULL AS undelivered, ${column} IS NULL AS fresh
+        `SELECT state, CASE WHEN ${COUNTED_FAILED} THEN reason END AS unfailed,
+                delivered_at IS NULL AS undelivered, ${column} IS NULL AS fresh
            FROM deliveries WHERE message_id = $1 AND device_id = $2 FOR UPDATE`,
         [id, device.deviceId],
       );
@@ -292,19 +316,33 @@ export class ReceiptWriter {
         }
       }
       if (!row.fresh) return undefined;
+      const moved = row.state !== 'delivered';
+      const unfailed = moved ? row.unfailed : null;
       await tx.query(
         `UPDATE deliveries SET ${column} = $3, state = 'delivered', delivered_at = COALESCE(delivered_at, $3),
+                reason = CASE WHEN $4 THEN $5 ELSE reason END,
+                sent_at = CASE WHEN $5::text IS NOT NULL THEN COALESCE(sent_at, $3) ELSE sent_at END,
                 updated_at = now()
           WHERE message_id = $1 AND device_id = $2`,
-        [id, device.deviceId, at],
+        [id, device.deviceId, at, moved, unfailed],
       );
+      const back = unfailed === null ? 0 : 1;
       await tx.query(
-        `INSERT INTO message_counters (message_id, channel, delivered, ${counter}) VALUES ($1, 'gateway', $2, 1)
+        `INSERT INTO message_counters (message_id, channel, delivered, sent, failed, ${counter})
+         VALUES ($1, 'gateway', $2, $3, -$3::bigint, 1)
          ON CONFLICT (message_id, channel) DO UPDATE
            SET delivered = message_counters.delivered + excluded.delivered,
+               sent = message_counters.sent + excluded.sent, failed = message_counters.failed + excluded.failed,
                ${counter} = message_counters.${counter} + 1`,
-        [id, row.undelivered ? 1 : 0],
+        [id, row.undelivered ? 1 : 0, back],
       );
+      if (unfailed !== null) {
+        await tx.query(
+          `UPDATE message_failures SET count = count - 1
+            WHERE message_id = $1 AND channel = 'gateway' AND reason = $2`,
+          [id, unfailed],
+        );
+      }
       return { newly_delivered: row.undelivered, callback: message.callback };
     });
     if (!changed?.callback) return;

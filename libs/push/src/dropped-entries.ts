@@ -9,6 +9,8 @@ export type DroppedReason = 'inbox_full' | 'expired' | 'frame_lost';
  * node because their shared frame was gone from Redis (`frame_lost`, state `failed`). Their ledger
  * rows move from `sent` once, and their count from sent to failed with that reason (so targets = sent
  * + failed holds at every moment). A row that is not `sent` (already delivered, say) is left alone.
+ * An entry dropped while the device had it in flight may still be acked: the gateway's receipt
+ * writer then moves it back, from failed to sent (and out of its reason's count).
  */
 export async function recordDropped(
   db: SqlRunner,
