@@ -82,9 +82,7 @@ beforeAll(async () => {
   // Screenshots show finished states, not a bar mid-animation.
   await page.emulateMedia({ reducedMotion: 'reduce' });
   page.on('pageerror', (e) => console.error('page error:', e));
-  page.on('console', (m) => {
-    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
-  });
+  watchCsp(page);
   page.on('dialog', (d) => void d.accept());
 }, 90_000);
 
@@ -96,6 +94,13 @@ afterAll(async () => {
   await Promise.all([apns?.close(), fcm?.close()]);
 });
 
+function watchCsp(p: Page): void {
+  p.on('console', (m) => {
+    if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+  });
+}
+
+const INVITE_LINK = 'secret-Invitation link (pass it on; shown once, valid 7 days)';
 const shot = (name: string) => page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
 const label = (text: string) => page.getByLabel(text, { exact: true });
 const button = (name: string) => page.getByRole('button', { name, exact: true });
@@ -419,13 +424,70 @@ describe('the console, driven in headless Chromium', () => {
     await page.setViewportSize({ width: 1280, height: 900 });
   });
 
+  it('an invitee accepts through the copied link and lands in the organisation; a used link says so', async () => {
+    await page.getByRole('link', { name: 'Members', exact: true }).click();
+    const invite = form('Invite a member');
+    await invite.getByLabel('E-mail').fill('dev@example.com');
+    await invite.getByLabel('Role').selectOption('developer');
+    await invite.getByRole('button', { name: 'Invite a member' }).click();
+    const link = (await page.getByTestId(INVITE_LINK).textContent())!;
+    expect(link).toMatch(new RegExp(`^${base}/console/invite#hinv_`));
+    const token = decodeURIComponent(new URL(link).hash.slice(1));
+    // The link is shown once: leaving the page forgets it.
+    await page.getByRole('link', { name: 'Apps', exact: true }).click();
+
+    // A browser of its own (no session of the inviter's): the token stays in the fragment, so no
+    // request the browser makes carries it.
+    const fresh = async () => {
+      const c = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const p = await c.newPage();
+      p.setDefaultTimeout(10_000);
+      watchCsp(p);
+      p.on('pageerror', (e) => console.error('page error:', e));
+      const urls: string[] = [];
+      p.on('request', (r) => urls.push(r.url()));
+      return { c, p, urls };
+    };
+    const a = await fresh();
+    await a.p.goto(link);
+    await a.p.getByRole('heading', { name: 'Accept the invitation' }).waitFor();
+    await a.p.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await a.p.getByLabel('Your name (optional)', { exact: true }).fill('Dev Eloper');
+    await a.p.screenshot({ path: join(SHOTS, 'invite.png'), fullPage: true });
+    await a.p.getByRole('button', { name: 'Accept the invitation', exact: true }).click();
+    await a.p.getByTestId('role').filter({ hasText: 'Developer' }).waitFor();
+    await a.p.getByRole('link', { name: 'Demo' }).waitFor();
+    expect(new URL(a.p.url()).pathname).toBe('/console/');
+    expect(new URL(a.p.url()).hash).toBe('');
+    expect(a.urls.filter((u) => u.includes(token))).toEqual([]);
+    const [joined] = await ctx.db.query<{ role: string; display_name: string }[]>(
+      `SELECT m.role, u.display_name FROM memberships m JOIN users u ON u.id = m.user_id
+        WHERE u.email = 'dev@example.com'`,
+    );
+    expect(joined).toEqual({ role: 'developer', display_name: 'Dev Eloper' });
+    await a.c.close();
+
+    // The link works once: opened again, it says so, in plain words and the server's.
+    const b = await fresh();
+    await b.p.goto(link);
+    await b.p.getByLabel('Password', { exact: true }).fill(PASSWORD);
+    await b.p.getByRole('button', { name: 'Accept the invitation', exact: true }).click();
+    const alert = b.p.getByRole('alert');
+    await alert.waitFor();
+    expect(await alert.textContent()).toMatch(/can no longer be used.*used, revoked or expired/);
+    expect(await b.p.evaluate("localStorage.getItem('herald.console.session')")).toBeNull();
+    await b.p.screenshot({ path: join(SHOTS, 'invite-used.png'), fullPage: true });
+    await b.c.close();
+  });
+
   it('a viewer sees no changing actions, and the api refuses them', async () => {
     await page.getByRole('link', { name: 'Members', exact: true }).click();
     const invite = form('Invite a member');
     await invite.getByLabel('E-mail').fill('viewer@example.com');
     await invite.getByLabel('Role').selectOption('viewer');
     await invite.getByRole('button', { name: 'Invite a member' }).click();
-    const token = (await page.getByTestId('secret-Invitation token (pass it on; shown once)').textContent())!;
+    const link = (await page.getByTestId(INVITE_LINK).textContent())!;
+    const token = decodeURIComponent(new URL(link).hash.slice(1));
     await shot('members');
     const accepted = await json(
       'POST',

@@ -14,6 +14,7 @@ import { AppSettingsPage, AppsPage } from './pages/apps';
 import { CampaignsPage } from './pages/campaigns';
 import { ComposePage } from './pages/compose';
 import { DevicePage, DevicesPage } from './pages/devices';
+import { INVITE_PATH, InvitePage } from './pages/invite';
 import { MembersPage } from './pages/members';
 import { MessagePage, MessagesPage } from './pages/messages';
 import { StatsPage } from './pages/stats';
@@ -38,6 +39,8 @@ export function App() {
   const [session, setSession] = useState<Session | null>(api.current);
   useEffect(() => api.onChange(setSession), []);
   const path = usePath();
+  // Signed in or not: accepting may sign this browser in as someone else, in another organisation.
+  if (path === INVITE_PATH) return <InvitePage />;
   if (!session) return <AuthPage mode={path === '/signup' ? 'signup' : 'signin'} />;
   return <SignedIn session={session} path={path} />;
 }

@@ -73,6 +73,24 @@ class FakeServer {
         role: 'admin',
       });
     }
+    if (path === '/auth/accept-invite') {
+      if (body?.token === 'used') return json(404, { code: 'not_found', message: 'invitation is used' });
+      if (body?.token === 'busy') {
+        return new Response(JSON.stringify({ code: 'rate_limited', message: 'slow down' }), {
+          status: 429,
+          headers: { 'retry-after': '42' },
+        });
+      }
+      this.validAccess.add('I1');
+      return json(200, {
+        access_token: 'I1',
+        refresh_token: 'IR1',
+        tenant_id: 't3',
+        user_id: 'v',
+        role: 'viewer',
+      });
+    }
+    if (path === '/me' && token === 'I1') return json(200, { user: { email: 'new@example.com' } });
     if (this.revoked || !token || !this.validAccess.has(token)) return refused;
     if (path === '/auth/logout') {
       // Ends the login the token belongs to (first login: A*/R*; the login of /auth/login: L*).
@@ -272,5 +290,31 @@ describe('ending a login', () => {
     expect(next).toMatchObject({ access_token: 'L1', tenant_id: 't2', email: SESSION.email });
     expect(browser.stored()).toEqual(next);
     await expect(a.get('/me')).resolves.toEqual({ ok: 'L1' });
+  });
+
+  it('accepting an invitation keeps its session (address from /me) and ends the login there was', async () => {
+    const a = browser.tab();
+    const next = await a.acceptInvite('hinv_x', 'pw', 'New');
+    expect(server.calls.map((c) => [c.path, c.token])).toEqual([
+      ['/auth/accept-invite', undefined],
+      ['/me', 'I1'],
+      ['/auth/logout', 'A0'],
+    ]);
+    expect(server.calls[0].body).toEqual({ token: 'hinv_x', password: 'pw', display_name: 'New' });
+    expect(next).toMatchObject({
+      access_token: 'I1',
+      tenant_id: 't3',
+      role: 'viewer',
+      email: 'new@example.com',
+    });
+    expect(browser.stored()).toEqual(next);
+  });
+
+  it('a refused invitation leaves the session as it was; a 429 says when to retry', async () => {
+    const a = browser.tab();
+    await expect(a.acceptInvite('used', 'pw')).rejects.toMatchObject({ status: 404, code: 'not_found' });
+    await expect(a.acceptInvite('busy', 'pw')).rejects.toMatchObject({ status: 429, retryAfter: 42 });
+    expect(browser.stored()).toEqual(SESSION);
+    expect(server.loggedOut).toEqual([]);
   });
 });

@@ -25,6 +25,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly details?: Record<string, unknown>,
+    /** Seconds to wait before trying again, from a 429's `Retry-After`. */
+    readonly retryAfter?: number,
   ) {
     super(message);
   }
@@ -139,6 +141,25 @@ export class Api {
   async signUp(email: string, password: string, tenantName: string): Promise<Session> {
     const body = { email, password, tenant_name: tenantName };
     return this.start(await this.raw<Omit<Session, 'email'>>('POST', '/auth/signup', body), email);
+  }
+
+  /**
+   * Accepts an invitation (`token` from the inviter's link): a new address sets `password`, an
+   * existing account gives its own. The answer is a session in the inviting tenant, kept like a
+   * sign-in's; its e-mail address (the invitation's) is read from `/me`. A login this browser already
+   * had (another account or tenant) is ended once the new one has started, as switching does.
+   */
+  async acceptInvite(token: string, password: string, displayName?: string): Promise<Session> {
+    const body = { token, password, ...(displayName && { display_name: displayName }) };
+    const next = await this.raw<Omit<Session, 'email'>>('POST', '/auth/accept-invite', body);
+    let email = '';
+    try {
+      email = (await this.raw<Me>('GET', '/me', undefined, next.access_token)).user.email;
+    } catch {
+      // The invitation is used up by now: keep the session; only switching organisation needs the address.
+    }
+    await this.endLogin();
+    return this.start(next, email);
   }
 
   /**
@@ -297,7 +318,14 @@ export class Api {
     }
     if (!res.ok) {
       const e = (data ?? {}) as { code?: string; message?: string; details?: Record<string, unknown> };
-      throw new ApiError(res.status, e.code ?? String(res.status), e.message ?? res.statusText, e.details);
+      const retryAfter = Number(res.headers.get('retry-after') ?? NaN);
+      throw new ApiError(
+        res.status,
+        e.code ?? String(res.status),
+        e.message ?? res.statusText,
+        e.details,
+        Number.isFinite(retryAfter) ? retryAfter : undefined,
+      );
     }
     return data as T;
   }

@@ -3,6 +3,7 @@ import { api, type Member, type Page, type Role, apiPath } from '../api';
 import { useSession } from '../App';
 import { useT } from '../i18n';
 import { ErrorBox, Field, Secret, useAsync, when } from '../ui';
+import { inviteLink } from './invite';
 
 const ROLES: Role[] = ['owner', 'admin', 'developer', 'viewer'];
 
@@ -127,7 +128,7 @@ function Invite({ roles }: { roles: Role[] }) {
         </Field>
       </div>
       <ErrorBox error={error} />
-      {token && <Secret label={t('inviteToken')} value={token} />}
+      {token && <Secret label={t('inviteLink')} value={inviteLink(token)} />}
       <button type="submit">{t('invite')}</button>
     </form>
   );
