@@ -445,6 +445,24 @@ describe('options', () => {
     );
     expect(row.attempts).toBe(2);
   });
+
+  it("a resend counts against the push's throttle_per_minute as its first try did", async () => {
+    const t = await tenantWith([{ channel: 'apns' }, { channel: 'apns' }, { channel: 'apns' }]);
+    apns.script(t.devices[0].device.token!, { ...APNS_SCRIPTS.unavailable(1), times: 1 });
+    const res = await push(t, {
+      platform: ['ios'],
+      audience: 'all',
+      notification: { alert: 'throttled retry' },
+      options: { throttle_per_minute: 1000 },
+    });
+    const id = res.body.msg_id as string;
+    await settled(id);
+    expect(await counters(id)).toEqual({ apns: { targets: 3, sent: 3, failed: 0 } });
+    // The per-minute counters of this push (one per clock minute it spanned) hold every send: 3 + 1.
+    const keys = await ctx.redis.keys(`${ctx.namespace}:thr:${id}:*`);
+    const used = (await Promise.all(keys.map((k) => ctx.redis.get(k)))).reduce((n, v) => n + Number(v), 0);
+    expect(used).toBe(4);
+  });
 });
 
 describe("a unicast's shard end", () => {

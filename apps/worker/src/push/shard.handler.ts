@@ -145,6 +145,8 @@ export class ShardHandler implements JobHandler<'push.shard'> {
       ctx.composer = new PushComposer(spec, messageId, Date.now());
       for (let i = 0; i < batch.length; i += pageSize) {
         const slice = batch.slice(i, i + pageSize);
+        // A resend is a send: it counts against the push's rate as the first try did.
+        if (throttle) await this.throttle(messageId, throttle, slice.length);
         await this.deliver(
           ctx,
           msg.app_id,
