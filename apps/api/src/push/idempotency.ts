@@ -69,18 +69,23 @@ export function keyConflict(jpushCode = 1003): HeraldError {
 /**
  * Inserts the records (unanswered) if absent, or resets one whose time is up (the hourly purge may not
  * have removed it yet: an expired cid or key is a new one); in the transaction that writes what they
- * answer for.
+ * answer for. `hash` claims them for one request already (a batch's key, while the batch runs).
  */
-export async function claimRecords(tx: EntityManager, appId: string, claims: Claim[]): Promise<void> {
+export async function claimRecords(
+  tx: DataSource | EntityManager,
+  appId: string,
+  claims: Claim[],
+  hash: string | null = null,
+): Promise<void> {
   for (const c of claims) {
     await tx.query(
-      `INSERT INTO idempotency_records AS r (app_id, kind, key, expires_at)
-       VALUES ($1, $2, $3, now() + make_interval(secs => $4))
+      `INSERT INTO idempotency_records AS r (app_id, kind, key, request_hash, expires_at)
+       VALUES ($1, $2, $3, $5, now() + make_interval(secs => $4))
        ON CONFLICT (app_id, kind, key) DO UPDATE
-         SET request_hash = NULL, status_code = NULL, response = NULL, message_id = NULL,
+         SET request_hash = excluded.request_hash, status_code = NULL, response = NULL, message_id = NULL,
              expires_at = excluded.expires_at
          WHERE r.expires_at <= now()`,
-      [appId, c.kind, c.key, c.ttlS],
+      [appId, c.kind, c.key, c.ttlS, hash],
     );
   }
 }

@@ -175,16 +175,8 @@ export class PushService {
   ): Promise<T> {
     const claim = keyClaim(key);
     const hash = requestHash(route, request);
-    await this.db.query(
-      // A record whose time is up (not purged yet) is a free key: taken anew.
-      `INSERT INTO idempotency_records AS r (app_id, kind, key, request_hash, expires_at)
-       VALUES ($1, 'key', $2, $3, now() + make_interval(secs => $4))
-       ON CONFLICT (app_id, kind, key) DO UPDATE
-         SET request_hash = excluded.request_hash, status_code = NULL, response = NULL, message_id = NULL,
-             expires_at = excluded.expires_at
-         WHERE r.expires_at <= now()`,
-      [app.id, claim.key, hash, claim.ttlS],
-    );
+    // A record whose time is up (not purged yet) is a free key: taken anew.
+    await claimRecords(this.db, app.id, [claim], hash);
     const rules: ReplayRules = { ...PUSH_REPLAY, isResult: () => true };
     const replay = await findReplay<T>(this.db, app.id, [claim], hash, rules);
     if (replay) return replay;
