@@ -404,6 +404,17 @@ describe('delivery', () => {
   }
   const serverA = () => nodeA.get<GatewayServer, ServerInternals>(GatewayServer);
 
+  /** A device connected to node A whose first fetch is done, with the node's handle on its connection. */
+  async function settledOnA() {
+    const server = serverA();
+    const d = await device();
+    const rid = d.device.registrationId;
+    const c = await connect(urlA, d);
+    const conn = server.byRid.get(rid)!;
+    await waitFor(async () => conn.primed && !conn.pumping);
+    return { server, rid, c, conn };
+  }
+
   /**
    * Makes the node's next fetch stop after Redis answered it (before it sends anything) until the
    * returned `release` is called; `reached` resolves once it stopped there.
@@ -424,13 +435,7 @@ describe('delivery', () => {
   }
 
   it('a fetch that read the inbox before a lapsed claim was put back cannot let a newer message overtake the stranded one', async () => {
-    const server = serverA();
-    const d = await device();
-    const rid = d.device.registrationId;
-    const c = await connect(urlA, d);
-    const conn = server.byRid.get(rid)!;
-    // Settled: its first fetch is done.
-    await waitFor(async () => conn.primed && !conn.pumping);
+    const { server, rid, c, conn } = await settledOnA();
     const hold = holdNextFetch(server);
     const originalRestore = server.presence.restore;
     const newer = await message(3600, { sentAt: Date.now() + 10_000 });
@@ -465,13 +470,7 @@ describe('delivery', () => {
   });
 
   it('an entry acknowledged while a fetch that read it was held is not sent again', async () => {
-    const server = serverA();
-    const d = await device();
-    const rid = d.device.registrationId;
-    const c = await connect(urlA, d);
-    const conn = server.byRid.get(rid)!;
-    // Settled: its first fetch is done.
-    await waitFor(async () => conn.primed && !conn.pumping);
+    const { server, rid, c, conn } = await settledOnA();
     const first = await message();
     await adapter.deliver(first, [rid]);
     await c.until((f) => f.some((m) => m.t === 'msg' && m.id === first.id));
