@@ -1,6 +1,7 @@
 import { useState, type FormEvent } from 'react';
 import { api, ApiError } from '../api';
-import { LanguageSwitch, useT } from '../i18n';
+import { useT } from '../i18n';
+import { AuthShell } from './auth';
 import { BASE, Link, navigate } from '../router';
 import { ErrorBox, Field } from '../ui';
 
@@ -44,54 +45,47 @@ export function InvitePage() {
     }
   };
   return (
-    <main className="auth" id="main">
-      <div className="auth-top">
-        <span className="brand">{t('brand')}</span>
-        <LanguageSwitch />
-      </div>
-      <form className="card auth-card" onSubmit={(e) => void submit(e)} aria-labelledby="invite-title">
-        <h1 id="invite-title">{t('acceptInvite')}</h1>
-        {!token ? (
-          <p className="error" role="alert">
-            {t('inviteNoToken')}
-          </p>
-        ) : (
-          <>
-            <p>{t('acceptInviteIntro')}</p>
-            {signedIn && (
-              <p className="note">
-                {t('acceptInviteSignedIn')} {signedIn.email}
-              </p>
-            )}
-            <Field label={t('password')} hint={t('acceptInviteHint')}>
-              <input
-                type="password"
-                required
-                autoFocus
-                autoComplete="new-password"
-                value={password}
-                onChange={(e) => setPassword(e.target.value)}
-              />
-            </Field>
-            <Field label={t('displayName')}>
-              <input
-                maxLength={100}
-                autoComplete="name"
-                value={displayName}
-                onChange={(e) => setDisplayName(e.target.value)}
-              />
-            </Field>
-            <InviteError error={error} />
-            <button type="submit" disabled={busy}>
-              {t('acceptInvite')}
-            </button>
-          </>
-        )}
-        <p>
-          <Link to={signedIn ? '/' : '/login'}>{signedIn ? t('apps') : t('signIn')}</Link>
+    <AuthShell title={t('acceptInvite')} titleId="invite-title" onSubmit={submit}>
+      {!token ? (
+        <p className="error" role="alert">
+          {t('inviteNoToken')}
         </p>
-      </form>
-    </main>
+      ) : (
+        <>
+          <p>{t('acceptInviteIntro')}</p>
+          {signedIn && (
+            <p className="note">
+              {t('acceptInviteSignedIn')} {signedIn.email}
+            </p>
+          )}
+          <Field label={t('password')} hint={t('acceptInviteHint')}>
+            <input
+              type="password"
+              required
+              autoFocus
+              autoComplete="new-password"
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+            />
+          </Field>
+          <Field label={t('displayName')}>
+            <input
+              maxLength={100}
+              autoComplete="name"
+              value={displayName}
+              onChange={(e) => setDisplayName(e.target.value)}
+            />
+          </Field>
+          <InviteError error={error} />
+          <button type="submit" disabled={busy}>
+            {t('acceptInvite')}
+          </button>
+        </>
+      )}
+      <p>
+        <Link to={signedIn ? '/' : '/login'}>{signedIn ? t('apps') : t('signIn')}</Link>
+      </p>
+    </AuthShell>
   );
 }
 
